@@ -26,13 +26,31 @@ pub struct Field {
 }
 
 const fn val(name: &'static str, offset: usize, width: usize) -> Field {
-    Field { name, offset, width, pointer: false, padding: false }
+    Field {
+        name,
+        offset,
+        width,
+        pointer: false,
+        padding: false,
+    }
 }
 const fn ptr(name: &'static str, offset: usize) -> Field {
-    Field { name, offset, width: 8, pointer: true, padding: false }
+    Field {
+        name,
+        offset,
+        width: 8,
+        pointer: true,
+        padding: false,
+    }
 }
 const fn pad(name: &'static str, offset: usize, width: usize) -> Field {
-    Field { name, offset, width, pointer: false, padding: true }
+    Field {
+        name,
+        offset,
+        width,
+        pointer: false,
+        padding: true,
+    }
 }
 
 /// A structure kind of the format, with the ELF section that carries an array of it.
@@ -214,14 +232,24 @@ pub fn section_flag_names(flags: u32) -> Vec<&'static str> {
         (XSPLICE_SECTION_MATCH_EXACT, "MATCH_EXACT"),
         (XSPLICE_SECTION_NO_STACKCHECK, "NO_STACKCHECK"),
     ];
-    NAMES.iter().filter(|(bit, _)| flags & bit != 0).map(|(_, n)| *n).collect()
+    NAMES
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, n)| *n)
+        .collect()
 }
 
 /// Names of the bits set in a howto `flag`.
 pub fn howto_flag_names(flag: u32) -> Vec<&'static str> {
-    const NAMES: [(u32, &str); 2] =
-        [(XSPLICE_HOWTO_FLAG_PC_REL, "PC_REL"), (XSPLICE_HOWTO_FLAG_SIGN, "SIGN")];
-    NAMES.iter().filter(|(bit, _)| flag & bit != 0).map(|(_, n)| *n).collect()
+    const NAMES: [(u32, &str); 2] = [
+        (XSPLICE_HOWTO_FLAG_PC_REL, "PC_REL"),
+        (XSPLICE_HOWTO_FLAG_SIGN, "SIGN"),
+    ];
+    NAMES
+        .iter()
+        .filter(|(bit, _)| flag & bit != 0)
+        .map(|(_, n)| *n)
+        .collect()
 }
 
 #[cfg(test)]
@@ -250,7 +278,11 @@ mod tests {
         for s in ALL_STRUCTS {
             let mut next = 0;
             for f in s.fields {
-                assert_eq!(f.offset, next, "{}.{} leaves a hole or overlaps", s.name, f.name);
+                assert_eq!(
+                    f.offset, next,
+                    "{}.{} leaves a hole or overlaps",
+                    s.name, f.name
+                );
                 if !f.padding {
                     assert_eq!(f.offset % f.width, 0, "{}.{} misaligned", s.name, f.name);
                 }

@@ -96,7 +96,13 @@ impl Howto {
     }
     /// The howto of an in-place replacement of `size` bytes.
     pub const fn inline(size: u32) -> Howto {
-        Howto { howto: XSPLICE_HOWTO_INLINE, flag: 0, size, r_shift: 0, mask: u64::MAX }
+        Howto {
+            howto: XSPLICE_HOWTO_INLINE,
+            flag: 0,
+            size,
+            r_shift: 0,
+            mask: u64::MAX,
+        }
     }
 }
 
@@ -219,7 +225,10 @@ pub struct ModelError {
 }
 
 fn bad(what: impl Into<String>, why: impl Into<String>) -> ModelError {
-    ModelError { what: what.into(), why: why.into() }
+    ModelError {
+        what: what.into(),
+        why: why.into(),
+    }
 }
 
 /// Section names the content may not use (they belong to the format or to ELF).
@@ -227,7 +236,10 @@ pub fn reserved_section_name(name: &str) -> bool {
     name.starts_with(".xsplice")
         || name.starts_with(".rela")
         || name.starts_with(".rel.")
-        || matches!(name, "" | ".symtab" | ".strtab" | ".shstrtab" | ".note.gnu.build-id")
+        || matches!(
+            name,
+            "" | ".symtab" | ".strtab" | ".shstrtab" | ".note.gnu.build-id"
+        )
 }
 
 impl Payload {
@@ -235,7 +247,10 @@ impl Payload {
     pub fn validate(&self) -> Result<(), ModelError> {
         let arch = self.machine.arch();
         if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
-            return Err(bad("name", format!("must be 1..={MAX_NAME_LEN} bytes, is {}", self.name.len())));
+            return Err(bad(
+                "name",
+                format!("must be 1..={MAX_NAME_LEN} bytes, is {}", self.name.len()),
+            ));
         }
         if self.name.contains('\0') {
             return Err(bad("name", "contains a NUL byte"));
@@ -253,7 +268,10 @@ impl Payload {
                 return Err(bad(at, "duplicate section name"));
             }
             if !s.align.is_power_of_two() {
-                return Err(bad(at, format!("alignment {} is not a power of two", s.align)));
+                return Err(bad(
+                    at,
+                    format!("alignment {} is not a power of two", s.align),
+                ));
             }
             match s.kind {
                 ContentKind::Bss if !s.data.is_empty() => {
@@ -261,7 +279,10 @@ impl Payload {
                 }
                 ContentKind::Bss => {}
                 _ if s.size != s.data.len() as u64 => {
-                    return Err(bad(at, format!("size {} != data length {}", s.size, s.data.len())));
+                    return Err(bad(
+                        at,
+                        format!("size {} != data length {}", s.size, s.data.len()),
+                    ));
                 }
                 _ => {}
             }
@@ -275,7 +296,13 @@ impl Payload {
                 };
                 let end = r.offset.checked_add(info.width as u64);
                 if end.is_none_or(|e| e > s.size) {
-                    return Err(bad(at, format!("offset {:#x} + {} past section end {:#x}", r.offset, info.width, s.size)));
+                    return Err(bad(
+                        at,
+                        format!(
+                            "offset {:#x} + {} past section end {:#x}",
+                            r.offset, info.width, s.size
+                        ),
+                    ));
                 }
                 match r.target {
                     RelocTarget::Symbol(k) if k >= self.symbols.len() => {
@@ -301,11 +328,18 @@ impl Payload {
                         return Err(bad(at, format!("section index {} out of range", d.section)));
                     };
                     if d.offset.checked_add(d.size).is_none_or(|e| e > sec.size) {
-                        return Err(bad(at, format!("[{:#x}, +{:#x}) is outside {}", d.offset, d.size, sec.name)));
+                        return Err(bad(
+                            at,
+                            format!("[{:#x}, +{:#x}) is outside {}", d.offset, d.size, sec.name),
+                        ));
                     }
                 }
             }
-            if sym.global && self.symbols[..i].iter().any(|o| o.global && o.name == sym.name) {
+            if sym.global
+                && self.symbols[..i]
+                    .iter()
+                    .any(|o| o.global && o.name == sym.name)
+            {
                 return Err(bad(at, "duplicate global symbol"));
             }
         }
@@ -320,7 +354,10 @@ impl Payload {
                 let at = format!("old[{i}]");
                 self.validate_entry(&at, e, true)?;
                 if !self.new.iter().any(|n| n.symbol.name == e.symbol.name) {
-                    return Err(bad(at, format!("checks {} which no new entry patches", e.symbol.name)));
+                    return Err(bad(
+                        at,
+                        format!("checks {} which no new entry patches", e.symbol.name),
+                    ));
                 }
             }
         }
@@ -329,99 +366,188 @@ impl Payload {
 
     fn validate_entry(&self, at: &str, e: &Entry, old: bool) -> Result<(), ModelError> {
         let arch = self.machine.arch();
-        if e.symbol.name.is_empty() || e.symbol.name.contains('\0') || e.symbol.label.contains('\0') {
+        if e.symbol.name.is_empty() || e.symbol.name.contains('\0') || e.symbol.label.contains('\0')
+        {
             return Err(bad(format!("{at}.symbol"), "empty name or NUL in a string"));
         }
         let flags = e.section.flags;
         if flags & !XSPLICE_SECTION_ALL != 0 {
-            return Err(bad(format!("{at}.section.flags"), format!("unknown bits {:#x}", flags & !XSPLICE_SECTION_ALL)));
+            return Err(bad(
+                format!("{at}.section.flags"),
+                format!("unknown bits {:#x}", flags & !XSPLICE_SECTION_ALL),
+            ));
         }
         let kind = flags & XSPLICE_SECTION_KIND_MASK;
         if kind.count_ones() != 1 {
-            return Err(bad(format!("{at}.section.flags"), "exactly one of TEXT, RODATA, DATA, STRING must be set"));
+            return Err(bad(
+                format!("{at}.section.flags"),
+                "exactly one of TEXT, RODATA, DATA, STRING must be set",
+            ));
         }
         if kind == XSPLICE_SECTION_DATA {
-            return Err(bad(format!("{at}.section.flags"), "writable data (DATA) cannot be patched"));
+            return Err(bad(
+                format!("{at}.section.flags"),
+                "writable data (DATA) cannot be patched",
+            ));
         }
         let inline_flag = flags & XSPLICE_SECTION_TEXT_INLINE != 0;
         let p = &e.patch;
-        let sec = self
-            .sections
-            .get(p.content.section)
-            .ok_or_else(|| bad(format!("{at}.patch.content"), format!("section index {} out of range", p.content.section)))?;
-        if p.content.offset.checked_add(u64::from(p.size)).is_none_or(|end| end > sec.size) || sec.kind == ContentKind::Bss {
+        let sec = self.sections.get(p.content.section).ok_or_else(|| {
+            bad(
+                format!("{at}.patch.content"),
+                format!("section index {} out of range", p.content.section),
+            )
+        })?;
+        if p.content
+            .offset
+            .checked_add(u64::from(p.size))
+            .is_none_or(|end| end > sec.size)
+            || sec.kind == ContentKind::Bss
+        {
             return Err(bad(
                 format!("{at}.patch.content"),
-                format!("{} bytes at {:#x} are not inside {} ({:#x} bytes)", p.size, p.content.offset, sec.name, sec.size),
+                format!(
+                    "{} bytes at {:#x} are not inside {} ({:#x} bytes)",
+                    p.size, p.content.offset, sec.name, sec.size
+                ),
             ));
         }
         if p.size == 0 {
             return Err(bad(format!("{at}.patch.size"), "must not be zero"));
         }
         match (old, &e.reloc) {
-            (true, Some(_)) => return Err(bad(format!("{at}.reloc"), "old code carries no xsplice_reloc")),
-            (false, None) => return Err(bad(format!("{at}.reloc"), "new code needs an xsplice_reloc per patch")),
+            (true, Some(_)) => {
+                return Err(bad(
+                    format!("{at}.reloc"),
+                    "old code carries no xsplice_reloc",
+                ));
+            }
+            (false, None) => {
+                return Err(bad(
+                    format!("{at}.reloc"),
+                    "new code needs an xsplice_reloc per patch",
+                ));
+            }
             _ => {}
         }
         if old {
             // Old code: the content is the bytes expected at symbol+addr.
-            if !matches!(p.kind, XSPLICE_PATCH_INLINE_TEXT | XSPLICE_PATCH_INLINE_DATA) {
-                return Err(bad(format!("{at}.patch.type"), "old code entries are INLINE_TEXT or INLINE_DATA"));
+            if !matches!(
+                p.kind,
+                XSPLICE_PATCH_INLINE_TEXT | XSPLICE_PATCH_INLINE_DATA
+            ) {
+                return Err(bad(
+                    format!("{at}.patch.type"),
+                    "old code entries are INLINE_TEXT or INLINE_DATA",
+                ));
             }
             return check_inline_fits(at, e);
         }
         let r = e.reloc.as_ref().expect("checked above");
         if r.howto.flag & !XSPLICE_HOWTO_FLAG_ALL != 0 {
-            return Err(bad(format!("{at}.reloc.howto.flag"), format!("unknown bits {:#x}", r.howto.flag)));
+            return Err(bad(
+                format!("{at}.reloc.howto.flag"),
+                format!("unknown bits {:#x}", r.howto.flag),
+            ));
         }
-        if r.addr != 0 && e.section.address != 0 && r.addr != e.section.address.wrapping_add(r.isns_target as u64) {
-            return Err(bad(format!("{at}.reloc.addr"), "disagrees with section.address + isns_target"));
+        if r.addr != 0
+            && e.section.address != 0
+            && r.addr != e.section.address.wrapping_add(r.isns_target as u64)
+        {
+            return Err(bad(
+                format!("{at}.reloc.addr"),
+                "disagrees with section.address + isns_target",
+            ));
         }
         match p.kind {
             XSPLICE_PATCH_RELOC_TEXT => {
                 if kind != XSPLICE_SECTION_TEXT || inline_flag {
-                    return Err(bad(format!("{at}.section.flags"), "a trampoline patch needs TEXT without TEXT_INLINE"));
+                    return Err(bad(
+                        format!("{at}.section.flags"),
+                        "a trampoline patch needs TEXT without TEXT_INLINE",
+                    ));
                 }
                 if sec.kind != ContentKind::Text {
-                    return Err(bad(format!("{at}.patch.content"), format!("new code must be in an executable section, {} is not", sec.name)));
+                    return Err(bad(
+                        format!("{at}.patch.content"),
+                        format!(
+                            "new code must be in an executable section, {} is not",
+                            sec.name
+                        ),
+                    ));
                 }
                 if p.addr != 0 {
-                    return Err(bad(format!("{at}.patch.addr"), "must be 0 for a trampoline patch"));
+                    return Err(bad(
+                        format!("{at}.patch.addr"),
+                        "must be 0 for a trampoline patch",
+                    ));
                 }
                 let h = r.howto;
                 if h.howto != XSPLICE_HOWTO_RELOC_PATCH || h.flag & XSPLICE_HOWTO_FLAG_PC_REL == 0 {
-                    return Err(bad(format!("{at}.reloc.howto"), "a trampoline patch needs howto RELOC_PATCH with PC_REL"));
+                    return Err(bad(
+                        format!("{at}.reloc.howto"),
+                        "a trampoline patch needs howto RELOC_PATCH with PC_REL",
+                    ));
                 }
                 if h.size != arch.trampoline_disp_size() || h.r_shift != 0 {
                     return Err(bad(
                         format!("{at}.reloc.howto"),
-                        format!("size must be {} and r_shift 0 on {:?}", arch.trampoline_disp_size(), self.machine),
+                        format!(
+                            "size must be {} and r_shift 0 on {:?}",
+                            arch.trampoline_disp_size(),
+                            self.machine
+                        ),
                     ));
                 }
                 if r.isns_added != arch.trampoline_isns_added() {
-                    return Err(bad(format!("{at}.reloc.isns_added"), format!("must be {} on {:?}", arch.trampoline_isns_added(), self.machine)));
+                    return Err(bad(
+                        format!("{at}.reloc.isns_added"),
+                        format!(
+                            "must be {} on {:?}",
+                            arch.trampoline_isns_added(),
+                            self.machine
+                        ),
+                    ));
                 }
                 if (e.section.size as usize) < arch.trampoline_len() {
                     return Err(bad(
                         format!("{at}.section.size"),
-                        format!("{} bytes cannot hold the {}-byte trampoline", e.section.size, arch.trampoline_len()),
+                        format!(
+                            "{} bytes cannot hold the {}-byte trampoline",
+                            e.section.size,
+                            arch.trampoline_len()
+                        ),
                     ));
                 }
             }
             XSPLICE_PATCH_INLINE_TEXT | XSPLICE_PATCH_INLINE_DATA => {
                 let text = p.kind == XSPLICE_PATCH_INLINE_TEXT;
                 if text && (kind != XSPLICE_SECTION_TEXT || !inline_flag) {
-                    return Err(bad(format!("{at}.section.flags"), "INLINE_TEXT needs TEXT|TEXT_INLINE"));
+                    return Err(bad(
+                        format!("{at}.section.flags"),
+                        "INLINE_TEXT needs TEXT|TEXT_INLINE",
+                    ));
                 }
                 if !text && (kind == XSPLICE_SECTION_TEXT || inline_flag) {
-                    return Err(bad(format!("{at}.section.flags"), "INLINE_DATA needs RODATA or STRING, without TEXT_INLINE"));
+                    return Err(bad(
+                        format!("{at}.section.flags"),
+                        "INLINE_DATA needs RODATA or STRING, without TEXT_INLINE",
+                    ));
                 }
                 if r.howto.howto != XSPLICE_HOWTO_INLINE || r.howto.size != p.size {
-                    return Err(bad(format!("{at}.reloc.howto"), "an inline patch needs howto INLINE with size = patch size"));
+                    return Err(bad(
+                        format!("{at}.reloc.howto"),
+                        "an inline patch needs howto INLINE with size = patch size",
+                    ));
                 }
                 check_inline_fits(at, e)?;
             }
-            other => return Err(bad(format!("{at}.patch.type"), format!("unknown patch type {other}"))),
+            other => {
+                return Err(bad(
+                    format!("{at}.patch.type"),
+                    format!("unknown patch type {other}"),
+                ));
+            }
         }
         Ok(())
     }
@@ -432,7 +558,10 @@ fn check_inline_fits(at: &str, e: &Entry) -> Result<(), ModelError> {
     if end.is_none_or(|end| end > u64::from(e.section.size)) {
         return Err(bad(
             format!("{at}.patch"),
-            format!("{} bytes at offset {:#x} do not fit in the {}-byte target", e.patch.size, e.patch.addr, e.section.size),
+            format!(
+                "{} bytes at offset {:#x} do not fit in the {}-byte target",
+                e.patch.size, e.patch.addr, e.section.size
+            ),
         ));
     }
     Ok(())
@@ -440,7 +569,13 @@ fn check_inline_fits(at: &str, e: &Entry) -> Result<(), ModelError> {
 
 fn check_build_id(at: &str, id: &[u8]) -> Result<(), ModelError> {
     if id.is_empty() || id.len() > MAX_BUILD_ID_LEN {
-        return Err(bad(at, format!("a build-id is 1..={MAX_BUILD_ID_LEN} bytes, this one {}", id.len())));
+        return Err(bad(
+            at,
+            format!(
+                "a build-id is 1..={MAX_BUILD_ID_LEN} bytes, this one {}",
+                id.len()
+            ),
+        ));
     }
     Ok(())
 }

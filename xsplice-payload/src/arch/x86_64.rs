@@ -24,7 +24,12 @@ impl Arch for X86_64 {
         elf::R_X86_64_NONE
     }
     fn reloc_info(&self, r_type: u32) -> Option<RelocKind> {
-        let k = |name, width, pc_relative, signed| RelocKind { name, width, pc_relative, signed };
+        let k = |name, width, pc_relative, signed| RelocKind {
+            name,
+            width,
+            pc_relative,
+            signed,
+        };
         Some(match r_type {
             elf::R_X86_64_64 => k("R_X86_64_64", 8, false, false),
             elf::R_X86_64_PC32 => k("R_X86_64_PC32", 4, true, true),
@@ -45,7 +50,11 @@ impl Arch for X86_64 {
         -4
     }
     fn entry_landing_pad(&self, code: &[u8]) -> usize {
-        if code.starts_with(&ENDBR64) { ENDBR64.len() } else { 0 }
+        if code.starts_with(&ENDBR64) {
+            ENDBR64.len()
+        } else {
+            0
+        }
     }
     fn encode_trampoline(&self, site: u64, target: u64) -> Option<Vec<u8>> {
         let next = site.wrapping_add(self.trampoline_len() as u64);
