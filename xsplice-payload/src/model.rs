@@ -350,6 +350,9 @@ impl Payload {
             self.validate_entry(&format!("new[{i}]"), e, false)?;
         }
         if let Some(old) = &self.old {
+            if old.is_empty() {
+                return Err(bad("old", "present but empty: omit it instead"));
+            }
             for (i, e) in old.iter().enumerate() {
                 let at = format!("old[{i}]");
                 self.validate_entry(&at, e, true)?;
