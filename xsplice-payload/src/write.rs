@@ -161,7 +161,7 @@ impl<'a> Writer<'a> {
                 kind: match sym.kind {
                     SymbolKind::Func => object::SymbolKind::Text,
                     SymbolKind::Object => object::SymbolKind::Data,
-                    SymbolKind::NoType => object::SymbolKind::Unknown,
+                    SymbolKind::NoType => object::SymbolKind::Label,
                 },
                 scope: if sym.global {
                     SymbolScope::Dynamic
@@ -170,7 +170,12 @@ impl<'a> Writer<'a> {
                 },
                 weak: false,
                 section,
-                flags: SymbolFlags::None,
+                // Spell st_info out: the object crate would turn the type of an
+                // undefined FUNC/OBJECT into NOTYPE, and the model keeps it.
+                flags: SymbolFlags::Elf {
+                    st_info: st_info(sym),
+                    st_other: elf::STV_DEFAULT,
+                },
             });
             self.symbol_ids.push(id);
         }
@@ -362,6 +367,20 @@ impl<'a> Writer<'a> {
             .set_section_data(bid, gnu_build_id_note(&[0; OWN_BUILD_ID_LEN]), 4);
         Ok(())
     }
+}
+
+fn st_info(sym: &Symbol) -> u8 {
+    let bind = if sym.global {
+        elf::STB_GLOBAL
+    } else {
+        elf::STB_LOCAL
+    };
+    let ty = match sym.kind {
+        SymbolKind::Func => elf::STT_FUNC,
+        SymbolKind::Object => elf::STT_OBJECT,
+        SymbolKind::NoType => elf::STT_NOTYPE,
+    };
+    (bind << 4) | ty
 }
 
 /// NUL-terminated strings, each stored once, in first-use order.

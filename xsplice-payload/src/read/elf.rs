@@ -163,7 +163,11 @@ impl<'a> Elf<'a> {
         let shentsize = u64::from(c.u16(0x3a, "Elf64_Ehdr", "e_shentsize")?);
         let shstrndx = u64::from(c.u16(0x3e, "Elf64_Ehdr", "e_shstrndx")?);
         let mut sections = parse_section_headers(&c, shoff, shnum, shentsize)?;
-        name_sections(&c, &mut sections, shstrndx as usize)?;
+        // The name table first, so that every later error can name its section.
+        name_sections(&c, &mut sections, shstrndx as usize, shnum)?;
+        for s in sections.iter().skip(1) {
+            check_section_header(&c, s, &s.describe(), shnum)?;
+        }
         let symtab_index = find_symtab(&sections)?;
         let symbols = parse_symbols(&c, &sections, symtab_index)?;
         let relas = parse_relas(&c, &sections, symtab_index, &symbols, machine)?;
@@ -393,7 +397,6 @@ fn parse_section_headers(c: &Cursor, shoff: u64, shnum: u64, shentsize: u64) -> 
             continue;
         }
         let _ = name_off;
-        check_section_header(c, &s, &st, shnum)?;
         out.push(s);
     }
     Ok(out)
@@ -558,7 +561,7 @@ pub(crate) fn string_at(
     Ok(String::from_utf8_lossy(&rest[..len]).into_owned())
 }
 
-fn name_sections(c: &Cursor, sections: &mut [Shdr], shstrndx: usize) -> Result<()> {
+fn name_sections(c: &Cursor, sections: &mut [Shdr], shstrndx: usize, shnum: u64) -> Result<()> {
     if shstrndx == 0 || shstrndx >= sections.len() {
         return Err(err(
             K::BadHeader,
@@ -568,6 +571,12 @@ fn name_sections(c: &Cursor, sections: &mut [Shdr], shstrndx: usize) -> Result<(
             format!("{shstrndx} is not a section index"),
         ));
     }
+    check_section_header(
+        c,
+        &sections[shstrndx],
+        &format!("Elf64_Shdr[{shstrndx}]"),
+        shnum,
+    )?;
     let table = sections[shstrndx].clone();
     check_strtab(c, &table, "section names")?;
     for s in sections.iter_mut().skip(1) {
