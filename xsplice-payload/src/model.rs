@@ -88,7 +88,7 @@ impl Howto {
     pub const fn trampoline() -> Howto {
         Howto {
             howto: XSPLICE_HOWTO_RELOC_PATCH,
-            flag: XSPLICE_HOWTO_FLAG_PC_REL | XSPLICE_HOWTO_FLAG_SIGN,
+            flag: XSPLICE_HOWTO_FLAG_PC_REL,
             size: 4,
             r_shift: 0,
             mask: u64::MAX,
