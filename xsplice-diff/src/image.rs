@@ -30,3 +30,28 @@ pub trait ImageView {
     /// File-backed bytes at a virtual address.
     fn read(&self, addr: u64, len: u64) -> Option<&[u8]>;
 }
+
+impl ImageView for xsplice_image::Image {
+    fn machine(&self) -> Machine {
+        xsplice_image::Image::machine(self)
+    }
+    fn build_id(&self) -> &[u8] {
+        xsplice_image::Image::build_id(self)
+    }
+    fn find(&self, name: &str) -> Lookup {
+        match self.lookup(name) {
+            Ok(s) => Lookup::Found(ImageSym {
+                qualified: s.qualified(),
+                addr: s.addr,
+                size: s.size,
+            }),
+            Err(xsplice_image::LookupError::NotFound(_)) => Lookup::Missing,
+            Err(xsplice_image::LookupError::Ambiguous { candidates, .. }) => {
+                Lookup::Ambiguous(candidates)
+            }
+        }
+    }
+    fn read(&self, addr: u64, len: u64) -> Option<&[u8]> {
+        xsplice_image::Image::read(self, addr, len)
+    }
+}

@@ -185,6 +185,15 @@ pub fn analyse_pair(pair: &ObjectPair) -> Result<Pair, DiffError> {
 }
 
 /// Diffs every pair and, when nothing refuses, emits the payload for `image`.
+pub fn diff_objects(
+    pairs: &[ObjectPair],
+    image: &xsplice_image::Image,
+    opts: &DiffOptions,
+) -> Result<DiffOutcome, DiffError> {
+    diff_with(pairs, image, opts)
+}
+
+/// [`diff_objects`] for any image reader.
 pub fn diff_with(
     pairs: &[ObjectPair],
     image: &dyn ImageView,
