@@ -222,6 +222,23 @@ pub fn emit(
         }
     }
 
+    // ELF symbol tables list locals first: use that order so the model is the one a
+    // reader gets back from the written file.
+    let mut order: Vec<usize> = (0..symbols.len()).collect();
+    order.sort_by_key(|&i| symbols[i].global);
+    let mut new_index = vec![0; symbols.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old] = new;
+    }
+    let symbols: Vec<Symbol> = order.iter().map(|&i| symbols[i].clone()).collect();
+    for s in &mut sections {
+        for r in &mut s.relocs {
+            if let RelocTarget::Symbol(i) = r.target {
+                r.target = RelocTarget::Symbol(new_index[i]);
+            }
+        }
+    }
+
     Ok(Payload {
         machine: image.machine(),
         name: opts.name.clone(),
