@@ -15,6 +15,9 @@ use crate::object::{ObjectFile, SectionClass, Target};
 
 type R<'a> = EndianSlice<'a, LittleEndian>;
 
+/// Deepest DIE nesting walked (real C code stays far below).
+const MAX_DIE_DEPTH: u32 = 200;
+
 /// A source position.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct SrcLoc {
@@ -115,7 +118,7 @@ impl DebugInfo {
             };
             let mut tree = unit.entries_tree(None)?;
             let root = tree.root()?;
-            cx.walk(root, None)?;
+            cx.walk(root, None, 0)?;
         }
         Ok(())
     }
@@ -132,7 +135,11 @@ impl<'a> UnitCx<'a, '_> {
         &mut self,
         node: gimli::EntriesTreeNode<'_, '_, '_, R<'a>>,
         owner: Option<&str>,
+        depth: u32,
     ) -> gimli::Result<()> {
+        if depth > MAX_DIE_DEPTH {
+            return Err(gimli::Error::UnexpectedNull);
+        }
         let entry = node.entry().clone();
         let tag = entry.tag();
         let mut owner_name = owner.map(str::to_string);
@@ -172,7 +179,7 @@ impl<'a> UnitCx<'a, '_> {
         }
         let mut children = node.children();
         while let Some(child) = children.next()? {
-            self.walk(child, owner_name.as_deref())?;
+            self.walk(child, owner_name.as_deref(), depth + 1)?;
         }
         Ok(())
     }

@@ -219,6 +219,9 @@ impl ObjectFile {
     }
 }
 
+/// Largest zero-initialised section accepted (bytes are materialised when carried).
+const MAX_NOBITS: u64 = 1 << 28;
+
 struct Parser<'a> {
     name: &'a str,
     data: &'a [u8],
@@ -290,6 +293,13 @@ impl Parser<'_> {
                     .map_err(|e| self.err(file_offset, format!("section {i} ({name}) data"), e))?
                     .to_vec()
             };
+            if sh_type == elf::SHT_NOBITS && size > MAX_NOBITS {
+                return Err(self.err(
+                    hdr_off,
+                    format!("section {i} ({name}) sh_size"),
+                    format!("{size:#x} bytes of NOBITS is implausible"),
+                ));
+            }
             let flags = sh.sh_flags(endian);
             let align = sh.sh_addralign(endian).max(1);
             if !align.is_power_of_two() {

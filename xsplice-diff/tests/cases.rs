@@ -178,6 +178,9 @@ fn check_case(name: &str) {
         DiffOutcome::Payload { payload, .. } => Some(payload),
         _ => None,
     };
+    if std::env::var_os("XSPLICE_DIFF_DUMP").is_some() {
+        println!("{ctx}\n--- payload ---\n{payload:#?}");
+    }
     for (key, val) in &case.expects {
         let args: Vec<&str> = val.split_whitespace().collect();
         match key.as_str() {
