@@ -243,11 +243,6 @@ pub fn diff_with(
 impl ObjectFile {
     /// An object with nothing in it (the missing side of an added or removed file).
     pub fn empty(name: &str, machine: Machine) -> ObjectFile {
-        ObjectFile {
-            name: name.to_string(),
-            machine,
-            sections: Vec::new(),
-            symbols: Vec::new(),
-        }
+        ObjectFile::from_parts(name, machine, Vec::new(), Vec::new())
     }
 }

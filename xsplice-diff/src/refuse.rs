@@ -208,12 +208,15 @@ fn struct_layouts(v: &PairView<'_>, r: &mut Refusals) {
     if !v.o_dbg.present || !v.p_dbg.present {
         return;
     }
-    let exists = |name: &str| -> bool {
-        v.corr.o2p.keys().any(|&o| {
-            let n = &v.orig.symbol(o).name;
-            n == name || clone_of(n).is_some_and(|c| c.origin == name)
-        })
-    };
+    let mut existing: BTreeSet<&str> = BTreeSet::new();
+    for &o in v.corr.o2p.keys() {
+        let n = v.orig.symbol(o).name.as_str();
+        existing.insert(n);
+        if let Some(c) = clone_of(n) {
+            existing.insert(c.origin);
+        }
+    }
+    let exists = |name: &str| existing.contains(name);
     for (key, a) in &v.o_dbg.types {
         let Some(b) = v.p_dbg.types.get(key) else {
             continue;
