@@ -199,18 +199,30 @@ pub fn diff_with(
     image: &dyn ImageView,
     opts: &DiffOptions,
 ) -> Result<DiffOutcome, DiffError> {
-    let mut analysed = Vec::with_capacity(pairs.len());
-    for p in pairs {
-        let a = analyse_pair(p)?;
+    let analysed = pairs
+        .iter()
+        .map(analyse_pair)
+        .collect::<Result<Vec<_>, _>>()?;
+    diff_analysed(analysed, image, opts)
+}
+
+/// The image-dependent second half: pairs analysed with [`analyse_pair`] (which
+/// needs no image and can run in parallel, one pair per task) are resolved against
+/// the image, checked, and emitted. Pairs are reported in the order given.
+pub fn diff_analysed(
+    analysed: Vec<Pair>,
+    image: &dyn ImageView,
+    opts: &DiffOptions,
+) -> Result<DiffOutcome, DiffError> {
+    for a in &analysed {
         let m = a.orig.machine;
         if a.status != PairStatus::Identical && m != image.machine() {
             return Err(DiffError::MachineMismatch {
-                name: a.name,
+                name: a.name.clone(),
                 object: m,
                 image: image.machine(),
             });
         }
-        analysed.push(a);
     }
     let mut problems: Vec<Problem> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();

@@ -363,4 +363,6 @@ cases!(
     new_object,
     bug_frame_line_shift,
     bug_frame_changed,
+    no_dwarf,
+    line_data,
 );
