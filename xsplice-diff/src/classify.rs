@@ -139,7 +139,8 @@ pub fn classify(
             );
             continue;
         }
-        if o_class != p_class {
+        let init = |obj: &ObjectFile, s: Option<usize>| s.is_some_and(|s| obj.section(s).is_init());
+        if o_class != p_class || init(orig, os.section) != init(patched, ps.section) {
             let name = |obj: &ObjectFile, s: Option<usize>| {
                 s.map_or("?".to_string(), |s| obj.section(s).name.clone())
             };

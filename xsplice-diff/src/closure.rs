@@ -235,6 +235,26 @@ impl Walk<'_> {
             }
         };
         let section = obj.section(sec);
+        if let (CarryKey::Sym(id), SectionClass::Text) = (key, section.class) {
+            let me = obj.symbol(id);
+            let others = obj.symbols_in(sec).iter().any(|&o| {
+                let s = obj.symbol(o);
+                s.kind == SymKind::Func && (s.value, s.size) != (me.value, me.size)
+            });
+            if others {
+                self.problem(
+                    pair,
+                    ProblemKind::Unsupported,
+                    &name,
+                    format!(
+                        "{} holds several functions (compiled without -ffunction-sections?): calls between them carry no relocation, so the function cannot be moved",
+                        section.name
+                    ),
+                    None,
+                );
+                return None;
+            }
+        }
         let kind = match section.class {
             SectionClass::Text => ContentKind::Text,
             SectionClass::ReadOnly | SectionClass::Strings => ContentKind::ReadOnly,

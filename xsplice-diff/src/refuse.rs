@@ -56,7 +56,13 @@ fn changed_symbols(v: &PairView<'_>, r: &mut Refusals) {
             continue;
         };
         let loc = v.p_dbg.loc(&s.name);
-        if sec.is_init() && c.state != State::Same {
+        let was_init = v
+            .corr
+            .p2o
+            .get(&id)
+            .and_then(|&o| v.orig.symbol(o).section)
+            .is_some_and(|x| v.orig.section(x).is_init());
+        if (sec.is_init() || was_init) && c.state != State::Same {
             let what = if s.kind == SymKind::Func {
                 "init-only code"
             } else {

@@ -365,4 +365,6 @@ cases!(
     bug_frame_changed,
     no_dwarf,
     line_data,
+    no_function_sections,
+    init_moved,
 );
