@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::classify::{Classification, State, sides};
+use crate::classify::{Classification, State, line_only_delta, sides};
 use crate::correlate::Correlation;
 use crate::dwarf::{DebugInfo, TypeLayout};
 use crate::keys::compare;
@@ -170,15 +170,7 @@ fn sections(v: &PairView<'_>, r: &mut Refusals) {
                 if d.is_equal() {
                     "unchanged".to_string()
                 } else if d.structural.is_none()
-                    && d.fields
-                        .iter()
-                        .map(|f| f.patched - f.orig)
-                        .collect::<BTreeSet<_>>()
-                        .len()
-                        == 1
-                    && v.class
-                        .shifts
-                        .contains(&(d.fields[0].patched - d.fields[0].orig))
+                    && line_only_delta(&d.fields, &v.class.shifts, v.o_dbg, v.p_dbg, None).is_some()
                 {
                     "line-number-only change, ignored".to_string()
                 } else {

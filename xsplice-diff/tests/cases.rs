@@ -367,4 +367,5 @@ cases!(
     line_data,
     no_function_sections,
     init_moved,
+    shift_and_constant,
 );
