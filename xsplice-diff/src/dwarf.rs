@@ -208,15 +208,13 @@ impl<'a> UnitCx<'a, '_> {
         while let Some((_, row)) = rows.next_row()? {
             let Some(line) = row.line() else { continue };
             let file = row.file_index();
-            if !names.contains_key(&file) {
-                let name = self.file_name(file)?.unwrap_or_default();
-                names.insert(file, name);
-            }
-            self.info
-                .lines
-                .entry(names[&file].clone())
-                .or_default()
-                .insert(line.get());
+            let name = match names.entry(file) {
+                std::collections::btree_map::Entry::Occupied(e) => e.get().clone(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(self.file_name(file)?.unwrap_or_default()).clone()
+                }
+            };
+            self.info.lines.entry(name).or_default().insert(line.get());
         }
         Ok(())
     }
