@@ -397,8 +397,14 @@ impl Walk<'_> {
         let s = p.patched.symbol(id);
         let Some(sec) = s.section else {
             if let Some(&(q, qid)) = self.new_globals.get(&s.name) {
-                let it = self.carry(q, CarryKey::Sym(qid), "new global used by new code")?;
-                return Some((Dest::Item(it), addend));
+                let other = &self.pairs[q].patched;
+                let class = other.symbol(qid).section.map(|x| other.section(x).class);
+                let moved_data = matches!(class, Some(SectionClass::Data | SectionClass::Bss))
+                    && matches!(self.image.find(&s.name), Lookup::Found(_));
+                if !moved_data {
+                    let it = self.carry(q, CarryKey::Sym(qid), "new global used by new code")?;
+                    return Some((Dest::Item(it), addend));
+                }
             }
             return self.image_ref(pair, &s.name.clone(), addend, None);
         };
@@ -412,6 +418,14 @@ impl Walk<'_> {
         }
         match p.class.state(id) {
             Some(State::New) => {
+                // Writable data moved here from another file: one copy of the state,
+                // the running one.
+                if s.global && matches!(class, SectionClass::Data | SectionClass::Bss) {
+                    let name = s.name.clone();
+                    if let Lookup::Found(_) = self.image.find(&name) {
+                        return Some((Dest::Image(name), addend));
+                    }
+                }
                 let it = self.carry(pair, CarryKey::Sym(id), "new, used by new code")?;
                 Some((Dest::Item(it), addend))
             }

@@ -30,7 +30,28 @@ fn parse_case(name: &str, text: &str) -> Case {
     let mut cflags = Vec::new();
     let mut expects = Vec::new();
     let mut added = Vec::new();
+    // With explicit files, what precedes the first one (the case's comment) is no file.
+    let multi = text
+        .lines()
+        .any(|l| l.starts_with("//#File:") || l.starts_with("//#NewFile:"));
     for line in text.lines() {
+        if multi
+            && files.is_empty()
+            && !line.starts_with("//#File:")
+            && !line.starts_with("//#NewFile:")
+        {
+            if let Some(rest) = line.strip_prefix("//#") {
+                let (key, val) = rest.split_once(':').unwrap_or((rest, ""));
+                match key {
+                    "Cflags" => cflags.extend(val.split_whitespace().map(str::to_string)),
+                    k if k.starts_with("Expect") => {
+                        expects.push((k.to_string(), val.trim().to_string()))
+                    }
+                    _ => {}
+                }
+            }
+            continue;
+        }
         if let Some(rest) = line.strip_prefix("//#") {
             let (key, val) = rest.split_once(':').unwrap_or((rest, ""));
             let val = val.trim().to_string();
@@ -368,4 +389,5 @@ cases!(
     no_function_sections,
     init_moved,
     shift_and_constant,
+    moved_data,
 );

@@ -4,6 +4,7 @@
 //#ExpectNew: fresh_helper
 //#ExpectPatched: entry_point
 //#ExpectCarried: entry_point fresh_helper
+//#File: new_object.c
 //+int fresh_helper(int);
 __attribute__((noinline)) int entry_point(int v)
 {
