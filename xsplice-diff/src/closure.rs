@@ -374,7 +374,7 @@ impl Walk<'_> {
                 pair,
                 ProblemKind::UnsupportedReloc,
                 &subject,
-                format!("relocation {} at {at} is not allowed in a payload (compile without -fno-plt/-fpic GOT access, e.g. with hidden visibility)", reloc_name(r.r_type)),
+                format!("relocation {} at {at} is not allowed in a payload (compile without -fno-plt/-fpic GOT access, e.g. with hidden visibility)", crate::arch::reloc_type_name(obj.machine, r.r_type)),
                 p.p_dbg.loc(&subject),
             );
             return None;
@@ -546,33 +546,4 @@ impl Walk<'_> {
             }
         }
     }
-}
-
-/// `R_X86_64_GOTPCRELX (41)` and friends, for messages.
-pub fn reloc_name(r_type: u32) -> String {
-    use object::elf::*;
-    let n = match r_type {
-        R_X86_64_NONE => "R_X86_64_NONE",
-        R_X86_64_64 => "R_X86_64_64",
-        R_X86_64_PC32 => "R_X86_64_PC32",
-        R_X86_64_GOT32 => "R_X86_64_GOT32",
-        R_X86_64_PLT32 => "R_X86_64_PLT32",
-        R_X86_64_GOTPCREL => "R_X86_64_GOTPCREL",
-        R_X86_64_32 => "R_X86_64_32",
-        R_X86_64_32S => "R_X86_64_32S",
-        R_X86_64_16 => "R_X86_64_16",
-        R_X86_64_PC16 => "R_X86_64_PC16",
-        R_X86_64_8 => "R_X86_64_8",
-        R_X86_64_PC8 => "R_X86_64_PC8",
-        R_X86_64_TPOFF32 => "R_X86_64_TPOFF32",
-        R_X86_64_PC64 => "R_X86_64_PC64",
-        R_X86_64_GOTOFF64 => "R_X86_64_GOTOFF64",
-        R_X86_64_GOTPC32 => "R_X86_64_GOTPC32",
-        R_X86_64_SIZE32 => "R_X86_64_SIZE32",
-        R_X86_64_SIZE64 => "R_X86_64_SIZE64",
-        R_X86_64_GOTPCRELX => "R_X86_64_GOTPCRELX",
-        R_X86_64_REX_GOTPCRELX => "R_X86_64_REX_GOTPCRELX",
-        _ => "relocation type",
-    };
-    format!("{n} ({r_type})")
 }

@@ -8,6 +8,7 @@
 //!
 //! Entry point: [`diff_objects`] (or [`diff_with`] for any [`ImageView`]).
 
+pub mod arch;
 pub mod classify;
 pub mod closure;
 pub mod correlate;
@@ -24,7 +25,7 @@ pub mod report;
 use serde::Serialize;
 use xsplice_payload::{Machine, ModelError, Payload};
 
-pub use emit::EmitOptions as DiffOptions;
+pub use emit::DiffOptions;
 pub use image::{ImageSym, ImageView, Lookup};
 pub use object::{ObjectError, ObjectFile};
 pub use problem::{Problem, ProblemKind};
