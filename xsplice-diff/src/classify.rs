@@ -226,7 +226,7 @@ pub fn classify(
         );
     }
 
-    propagate(patched, &mut out);
+    propagate(patched, p_dbg, &mut out);
     out.removed = pairable(orig)
         .into_iter()
         .filter(|o| !corr.o2p.contains_key(o))
@@ -276,7 +276,7 @@ fn carried_by_users(obj: &ObjectFile, id: SymId) -> Option<&'static str> {
     None
 }
 
-fn propagate(patched: &ObjectFile, out: &mut Classification) {
+fn propagate(patched: &ObjectFile, p_dbg: &DebugInfo, out: &mut Classification) {
     let users = referrers(patched);
     let mut done: BTreeSet<SymId> = BTreeSet::new();
     loop {
@@ -310,7 +310,28 @@ fn propagate(patched: &ObjectFile, out: &mut Classification) {
                     &patched.name,
                     name,
                     "changed compiler clone is not called by any function of its object, so nothing would reach the new code",
-                ));
+                ).at(p_dbg.loc(name)));
+            }
+            let data_users: Vec<&str> = users
+                .get(&id)
+                .map(|u| {
+                    u.iter()
+                        .filter(|&&u| patched.symbol(u).kind != SymKind::Func)
+                        .filter(|&&u| out.symbols.get(&u).is_some_and(|c| c.state != State::New))
+                        .map(|&u| patched.symbol(u).name.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !data_users.is_empty() && out.symbols[&id].state == State::Changed {
+                out.problems.push(Problem::new(
+                    ProblemKind::ChangedData,
+                    &patched.name,
+                    name,
+                    format!(
+                        "changed {what} is referenced by existing data ({}), which would keep pointing at the old copy",
+                        data_users.join(", ")
+                    ),
+                ).at(p_dbg.loc(name)));
             }
             for u in funcs {
                 if let Some(c) = out.symbols.get_mut(&u) {

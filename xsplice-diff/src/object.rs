@@ -529,6 +529,11 @@ fn classify_section(name: &str, sh_type: u32, flags: u64) -> SectionClass {
             SectionClass::Other
         };
     }
+    // Const data that needs relocations (`.data.rel.ro*`): writable only while
+    // being relocated, read-only for the program.
+    if name.starts_with(".data.rel.ro") {
+        return SectionClass::ReadOnly;
+    }
     if flags32 & elf::SHF_WRITE != 0 {
         let ok = known_prefix(".data")
             || known_prefix(".bss")

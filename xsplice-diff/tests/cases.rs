@@ -390,4 +390,7 @@ cases!(
     init_moved,
     shift_and_constant,
     moved_data,
+    special_statics,
+    ops_table,
+    ops_table_private,
 );
