@@ -40,15 +40,17 @@ fn err(offset: u64, field: &'static str, reason: impl Into<String>) -> ElfError 
 /// Check that `bytes` is a complete ELF64 little-endian `ET_REL` file.
 pub fn check_elf(bytes: &[u8]) -> Result<(), ElfError> {
     let len = bytes.len() as u64;
+    let magic = b"\x7fELF";
+    let n = bytes.len().min(magic.len());
+    if bytes[..n] != magic[..n] {
+        return Err(err(0, "e_ident magic", "missing \\x7fELF"));
+    }
     if len < EHDR_LEN {
         return Err(err(
             0,
             "ELF header",
-            format!("needs 64 bytes, the file has {len}"),
+            format!("needs 64 bytes, the file has {len} (truncated?)"),
         ));
-    }
-    if bytes[..4] != *b"\x7fELF" {
-        return Err(err(0, "e_ident magic", "missing \\x7fELF"));
     }
     if bytes[4] != 2 {
         return Err(err(
@@ -189,6 +191,8 @@ mod tests {
         let e = check_elf(&ok[..63]).unwrap_err();
         assert_eq!(e.field, "ELF header");
         assert!(e.to_string().contains("the file has 63"), "{e}");
+        assert_eq!(check_elf(b"hello").unwrap_err().field, "e_ident magic");
+        assert_eq!(check_elf(b"\x7fEL").unwrap_err().field, "ELF header");
     }
 
     #[test]
