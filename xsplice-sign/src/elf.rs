@@ -85,8 +85,8 @@ pub fn check_elf(bytes: &[u8]) -> Result<(), ElfError> {
     let shoff = u64_at(bytes, 40);
     let shentsize = u16_at(bytes, 58);
     let shnum = u16_at(bytes, 60);
-    if shnum > 0 && u64::from(shentsize) != SHDR_LEN {
-        return Err(err(58, "e_shentsize", format!("{shentsize} is not 64")));
+    if shnum > 0 && u64::from(shentsize) < SHDR_LEN {
+        return Err(err(58, "e_shentsize", format!("{shentsize} is below 64")));
     }
     check_table(bytes, 40, "e_shoff", shentsize, shnum)?;
     let shstrndx = u16_at(bytes, 62);
@@ -99,7 +99,7 @@ pub fn check_elf(bytes: &[u8]) -> Result<(), ElfError> {
     }
     for i in 0..u64::from(shnum) {
         // In bounds: check_table proved shoff + shnum * 64 <= len.
-        let at = shoff + i * SHDR_LEN;
+        let at = shoff + i * u64::from(shentsize);
         let h = usize::try_from(at).map_err(|_| err(at, "section header", "offset too large"))?;
         let sh_type = u32_at(bytes, h + 4);
         let sh_offset = u64_at(bytes, h + 24);
