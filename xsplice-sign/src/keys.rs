@@ -42,7 +42,7 @@ pub enum KeyError {
     )]
     Decrypt { reason: String },
     #[error(
-        "the private key uses OpenSSL's legacy PEM encryption (Proc-Type/DEK-Info), which is not supported; convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY -out NEWKEY`"
+        "only \"RSA PRIVATE KEY\" blocks may use OpenSSL's traditional PEM encryption (Proc-Type/DEK-Info); convert the key with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY -out NEWKEY`"
     )]
     LegacyPemEncryption,
     #[error("not an RSA key: {what} has algorithm {oid}")]
@@ -87,8 +87,13 @@ struct PemBlock<'a> {
 }
 
 impl PemBlock<'_> {
+    /// Whether the block carries OpenSSL's traditional encryption headers.
+    fn is_legacy_encrypted(&self) -> bool {
+        self.label.ends_with("PRIVATE KEY") && contains(self.text, b"Proc-Type:")
+    }
+
     fn decode(&self) -> Result<Vec<u8>, KeyError> {
-        if self.label.ends_with("PRIVATE KEY") && contains(self.text, b"Proc-Type:") {
+        if self.is_legacy_encrypted() {
             return Err(KeyError::LegacyPemEncryption);
         }
         der::pem::decode_vec(self.text)
@@ -365,6 +370,21 @@ impl SigningKey {
                 expected: "PRIVATE KEY",
                 found: labels(&blocks),
             })?;
+        if key_block.is_legacy_encrypted() {
+            if key_block.label != "RSA PRIVATE KEY" {
+                return Err(KeyError::LegacyPemEncryption);
+            }
+            let enc = crate::legacy_pem::parse(&key_block.label, key_block.text)?;
+            let passphrase = passphrase.ok_or(KeyError::NeedPassphrase)?;
+            let der = enc.decrypt(passphrase)?;
+            let key = rsa::PrivateKey::from_pkcs1_der(&der).map_err(|e| KeyError::Decrypt {
+                reason: format!("wrong passphrase? the decrypted key does not decode: {e}"),
+            })?;
+            return Ok(SigningKey {
+                key,
+                certificate: embedded_certificate(&blocks)?,
+            });
+        }
         let der = key_block.decode()?;
         let key = match key_block.label.as_str() {
             "RSA PRIVATE KEY" => pkcs1_key(&der)?,
@@ -377,11 +397,10 @@ impl SigningKey {
                 });
             }
         };
-        let certificate = match blocks.iter().find(|b| b.label == "CERTIFICATE") {
-            Some(b) => Some(Certificate::from_der(&b.decode()?)?),
-            None => None,
-        };
-        Ok(SigningKey { key, certificate })
+        Ok(SigningKey {
+            key,
+            certificate: embedded_certificate(&blocks)?,
+        })
     }
 
     /// The certificate of a combined key+certificate PEM file.
@@ -396,6 +415,13 @@ impl SigningKey {
 
     pub(crate) fn rsa(&self) -> &rsa::PrivateKey {
         &self.key
+    }
+}
+
+fn embedded_certificate(blocks: &[PemBlock<'_>]) -> Result<Option<Certificate>, KeyError> {
+    match blocks.iter().find(|b| b.label == "CERTIFICATE") {
+        Some(b) => Ok(Some(Certificate::from_der(&b.decode()?)?)),
+        None => Ok(None),
     }
 }
 

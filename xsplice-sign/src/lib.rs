@@ -16,6 +16,7 @@ mod cms;
 mod elf;
 mod fsio;
 mod keys;
+mod legacy_pem;
 mod sign;
 mod trailer;
 mod verify;

@@ -22,8 +22,9 @@ in the same directory, then rename) and keeps the file mode. A payload that is
 already signed is re-signed: its old trailer is stripped first.
 
 KEY may be PEM or DER, PKCS#1 or PKCS#8, a PEM file holding both the key and its
-certificate (then --cert may be omitted), or an encrypted PKCS#8 key whose
-passphrase is read from the environment variable XSPLICE_SIGN_PASSPHRASE.
+certificate (then --cert may be omitted), or an encrypted key (PKCS#8, or
+OpenSSL's traditional PEM encryption) whose passphrase is read from the environment
+variable XSPLICE_SIGN_PASSPHRASE.
 
 Exit status: 0 success (--verify: the signature is valid); 1 the payload was
 rejected (--verify: invalid or missing signature, with the reason; signing: not an
@@ -41,8 +42,8 @@ struct Args {
     /// The payload (an ELF64 relocatable object).
     payload: PathBuf,
 
-    /// Private key to sign with (PEM/DER, PKCS#1/PKCS#8, key+certificate PEM;
-    /// encrypted PKCS#8 uses the passphrase in $XSPLICE_SIGN_PASSPHRASE).
+    /// Private key to sign with (PEM/DER, PKCS#1/PKCS#8, key+certificate PEM; an
+    /// encrypted key is unlocked with the passphrase in $XSPLICE_SIGN_PASSPHRASE).
     #[arg(long, value_name = "KEY", conflicts_with_all = ["verify", "strip"])]
     key: Option<PathBuf>,
 

@@ -421,6 +421,8 @@ fn every_key_encoding_gives_the_same_signature() {
         ("key.pkcs1.der", None),
         ("key.enc.pem", pass),
         ("key.enc.der", pass),
+        ("key.legacyenc.pem", pass),
+        ("key.legacyenc.des3.pem", pass),
         ("combined.pem", None),
     ] {
         let key = SigningKey::from_pem_or_der(&p().bytes(file), passphrase)
@@ -452,7 +454,16 @@ fn key_loading_errors_are_clear() {
         load("key.enc.pem", Some("wrong")),
         KeyError::Decrypt { .. }
     ));
-    let err = load("key.legacyenc.pem", Some(PASSPHRASE));
+    assert_eq!(load("key.legacyenc.pem", None), KeyError::NeedPassphrase);
+    for f in ["key.legacyenc.pem", "key.legacyenc.des3.pem"] {
+        let err = load(f, Some("wrong"));
+        assert!(matches!(err, KeyError::Decrypt { .. }), "{f}: {err}");
+    }
+    let relabeled = String::from_utf8(p().bytes("key.legacyenc.pem"))
+        .unwrap()
+        .replace("RSA PRIVATE KEY", "PRIVATE KEY");
+    let err =
+        SigningKey::from_pem_or_der(relabeled.as_bytes(), Some(PASSPHRASE.as_bytes())).unwrap_err();
     assert_eq!(err, KeyError::LegacyPemEncryption);
     assert!(err.to_string().contains("openssl pkcs8 -topk8"), "{err}");
     let err = load("cert.pem", None);

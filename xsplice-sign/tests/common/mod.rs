@@ -209,6 +209,20 @@ fn generate(dir: &Path) {
             "key.legacyenc.pem",
         ],
     );
+    openssl(
+        dir,
+        &[
+            "rsa",
+            "-in",
+            "key.pem",
+            "-traditional",
+            "-des3",
+            "-passout",
+            &pass,
+            "-out",
+            "key.legacyenc.des3.pem",
+        ],
+    );
     let combined = [
         std::fs::read(dir.join("key.pem")).unwrap(),
         std::fs::read(dir.join("cert.pem")).unwrap(),
