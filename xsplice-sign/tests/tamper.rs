@@ -112,7 +112,7 @@ fn mutate(rng: &mut Rng, src: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn smoke_random_mutations_never_panic_and_never_verify() {
+fn smoke() {
     let p = pki("tamper");
     let trusted = [p.cert("cert.pem"), p.cert("other.pem")];
     let mut rng = Rng(0x5eed_1234_abcd_0001);
