@@ -340,6 +340,7 @@ fn check_case(name: &str) {
                     .any(|s| s.name == sec && glob(&format!("{verdict}*"), &s.verdict));
                 assert!(hit, "section {val:?}\n{ctx}");
             }
+            "ExpectRelocTypes" => {} // checked with the payload below
             "ExpectRefusalCount" => assert_eq!(report.refusals.len().to_string(), *val, "{ctx}"),
             "ExpectWarning" => assert!(
                 report.warnings.iter().any(|w| w.contains(val.as_str())),
@@ -349,6 +350,24 @@ fn check_case(name: &str) {
         }
     }
     if let Some(p) = payload {
+        if let Some((_, want)) = case.expects.iter().find(|(k, _)| k == "ExpectRelocTypes") {
+            let mut got: Vec<String> = p
+                .sections
+                .iter()
+                .flat_map(|s| &s.relocs)
+                .map(|r| {
+                    p.machine
+                        .arch()
+                        .reloc_info(r.r_type)
+                        .unwrap()
+                        .name
+                        .to_string()
+                })
+                .collect();
+            got.sort();
+            got.dedup();
+            assert_eq!(got.join(" "), *want, "{ctx}");
+        }
         // Emitted payloads write and read back unchanged.
         let bytes =
             xsplice_payload::write::to_bytes(p).unwrap_or_else(|e| panic!("{ctx}\nwrite: {e}"));
@@ -393,4 +412,5 @@ cases!(
     special_statics,
     ops_table,
     ops_table_private,
+    jump_table_nopic,
 );
