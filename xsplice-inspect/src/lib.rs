@@ -146,20 +146,17 @@ pub fn inspect_with(bytes: &[u8], trusted: &[Certificate]) -> Result<Inspection,
             reason: e.to_string(),
         },
     };
-    let signature = match trailer {
-        Some(trailer) => Some(SignatureView {
-            structure_error: xsplice_sign::check_trailer(bytes)
-                .err()
-                .map(|e| e.to_string()),
-            verification: if trusted.is_empty() {
-                Verification::NotChecked
-            } else {
-                verification(bytes)
-            },
-            trailer,
-        }),
-        None => None,
-    };
+    let signature = trailer.map(|trailer| SignatureView {
+        structure_error: xsplice_sign::check_trailer(bytes)
+            .err()
+            .map(|e| e.to_string()),
+        verification: if trusted.is_empty() {
+            Verification::NotChecked
+        } else {
+            verification(bytes)
+        },
+        trailer,
+    });
     let mut report = inspect_payload(payload_bytes)?;
     report.file_size = bytes.len() as u64;
     if signature.is_none() && !trusted.is_empty() {
