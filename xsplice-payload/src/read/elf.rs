@@ -431,7 +431,7 @@ fn check_section_header(c: &Cursor, s: &Shdr, st: &str, shnum: u64) -> Result<()
             format!("{} is not a power of two", s.addralign),
         ));
     }
-    if s.addralign > 1 && s.addr % s.addralign != 0 {
+    if s.addralign > 1 && !s.addr.is_multiple_of(s.addralign) {
         return Err(err(
             K::BadSection,
             st,
@@ -622,7 +622,7 @@ fn parse_symbols(c: &Cursor, sections: &[Shdr], symtab: usize) -> Result<Vec<Sym
             format!("{} < sizeof(Elf64_Sym) = {SYM_SIZE}", s.entsize),
         ));
     }
-    if s.size == 0 || s.size % s.entsize != 0 {
+    if s.size == 0 || !s.size.is_multiple_of(s.entsize) {
         return Err(err(
             K::BadSection,
             st,
