@@ -374,7 +374,7 @@ impl Walk<'_> {
                 pair,
                 ProblemKind::UnsupportedReloc,
                 &subject,
-                format!("relocation {} at {at} is not allowed in a payload (compile without -fno-plt/-fpic GOT access, e.g. with hidden visibility)", crate::arch::reloc_type_name(obj.machine, r.r_type)),
+                format!("relocation {} at {at} is not allowed in a payload (compile without -fno-plt/-fpic GOT access, e.g. with hidden visibility)", arch.reloc_type_name(r.r_type)),
                 p.p_dbg.loc(&subject),
             );
             return None;

@@ -8,7 +8,6 @@
 //!
 //! Entry point: [`diff_objects`] (or [`diff_with`] for any [`ImageView`]).
 
-pub mod arch;
 pub mod classify;
 pub mod closure;
 pub mod correlate;
