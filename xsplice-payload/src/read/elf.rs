@@ -449,6 +449,19 @@ fn check_section_header(c: &Cursor, s: &Shdr, st: &str, shnum: u64) -> Result<()
             format!("{} is not a section index (< {shnum})", s.link),
         ));
     }
+    if s.flags & SHF_ALLOC != 0 && s.addralign > crate::layout::MAX_SECTION_ALIGN {
+        return Err(err(
+            K::BadSection,
+            st,
+            "sh_addralign",
+            at + 48,
+            format!(
+                "{} is above the largest alignment a loader honours ({})",
+                s.addralign,
+                crate::layout::MAX_SECTION_ALIGN
+            ),
+        ));
+    }
     if s.flags & SHF_WRITE != 0 && s.flags & SHF_EXECINSTR != 0 {
         return Err(err(
             K::BadSection,
