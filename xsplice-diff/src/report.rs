@@ -191,12 +191,42 @@ pub fn build(
                 new_size: c.items[s.item].size,
             });
         }
+        // Special-section entries and pieces: one line per section and object.
+        let mut grouped: Vec<(usize, String, u64, usize, Vec<String>)> = Vec::new();
         for it in &c.items {
+            let Some(g) = &it.group else {
+                r.carried.push(CarriedReport {
+                    name: it.name.clone(),
+                    object: pairs[it.pair].name.clone(),
+                    size: it.size,
+                    why: it.why.clone(),
+                });
+                continue;
+            };
+            match grouped.iter_mut().find(|x| x.0 == it.pair && &x.1 == g) {
+                Some(x) => {
+                    x.2 += it.size;
+                    x.3 += 1;
+                    if !x.4.contains(&it.why) {
+                        x.4.push(it.why.clone());
+                    }
+                }
+                None => grouped.push((it.pair, g.clone(), it.size, 1, vec![it.why.clone()])),
+            }
+        }
+        for (pair, name, size, n, whys) in grouped {
+            let what = if c.items.iter().any(|it| {
+                matches!(it.key, CarryKey::Piece { .. }) && it.group.as_ref() == Some(&name)
+            }) {
+                "piece(s)"
+            } else {
+                "entr(y/ies)"
+            };
             r.carried.push(CarriedReport {
-                name: it.name.clone(),
-                object: pairs[it.pair].name.clone(),
-                size: it.size,
-                why: it.why.clone(),
+                name,
+                object: pairs[pair].name.clone(),
+                size,
+                why: format!("{n} {what}: {}", whys.join("; ")),
             });
         }
     }
