@@ -8,6 +8,11 @@
 //! - `//- text` lines exist only in the original, `//+ text` only in the patched build.
 //! - `//#Cflags: ...` adds compiler flags.
 //! - `//#Expect<What>: args` lines are checked against the outcome (see `check`).
+//!   Payload sections: `ExpectPayloadSection: NAME SIZE|absent`,
+//!   `ExpectPayloadRelocs: NAME target+addend...` (globs, in offset order; targets
+//!   are symbol or section names), `ExpectPayloadBytes: NAME hex`,
+//!   `ExpectBugLine: NAME INDEX MARKER` (the Xen bug frame number INDEX of section
+//!   NAME holds the patched line of the first line containing MARKER).
 //!
 //! Each case is compiled with gcc in a temporary directory; the original objects are
 //! linked (`-nostdlib -static`, with a build-id) into the image the payload targets.
@@ -346,6 +351,75 @@ fn check_case(name: &str) {
                 report.warnings.iter().any(|w| w.contains(val.as_str())),
                 "warning {val:?}\n{ctx}"
             ),
+            "ExpectPayloadSection" => {
+                let p = payload.expect("a payload");
+                let sec = p.sections.iter().find(|s| s.name == args[0]);
+                match args[1] {
+                    "absent" => assert!(sec.is_none(), "{} present\n{ctx}", args[0]),
+                    n => assert_eq!(
+                        sec.map(|s| s.size.to_string()),
+                        Some(n.to_string()),
+                        "size of {}\n{ctx}",
+                        args[0]
+                    ),
+                }
+            }
+            "ExpectPayloadRelocs" => {
+                let p = payload.expect("a payload");
+                let got = payload_relocs(p, args[0]);
+                assert_eq!(
+                    got.len(),
+                    args.len() - 1,
+                    "relocations of {}: {got:?}\n{ctx}",
+                    args[0]
+                );
+                for (g, w) in got.iter().zip(&args[1..]) {
+                    assert!(glob(w, g), "relocation {g} is not {w}: {got:?}\n{ctx}");
+                }
+            }
+            "ExpectPayloadBytes" => {
+                let p = payload.expect("a payload");
+                let sec = p
+                    .sections
+                    .iter()
+                    .find(|s| s.name == args[0])
+                    .unwrap_or_else(|| panic!("no {}\n{ctx}", args[0]));
+                let hex: String = sec.data.iter().map(|b| format!("{b:02x}")).collect();
+                assert_eq!(hex, args[1..].concat(), "bytes of {}\n{ctx}", args[0]);
+            }
+            "ExpectBugLine" => {
+                let p = payload.expect("a payload");
+                let index: u64 = args[1].parse().unwrap();
+                let sec = p
+                    .sections
+                    .iter()
+                    .find(|s| s.name == args[0])
+                    .unwrap_or_else(|| panic!("no {}\n{ctx}", args[0]));
+                let addend = |off: u64| {
+                    sec.relocs
+                        .iter()
+                        .find(|r| r.offset == off)
+                        .map(|r| r.addend)
+                        .unwrap_or_else(|| panic!("no relocation at {off}\n{ctx}"))
+                };
+                let at = index * 8;
+                let line = (((addend(at) >> 24) & 0x7f) << 7) | ((addend(at + 4) >> 24) & 0x7f);
+                let want = case
+                    .files
+                    .iter()
+                    .find_map(|(_, _, patched)| {
+                        patched
+                            .lines()
+                            .position(|l| l.contains(args[2]) && !l.starts_with("//#"))
+                    })
+                    .unwrap_or_else(|| panic!("marker {} not in the patched source", args[2]))
+                    + 1;
+                assert_eq!(
+                    line, want as i64,
+                    "line of bug frame {index} of {}\n{ctx}",
+                    args[0]
+                );
+            }
             other => panic!("{name}: unknown expectation {other}"),
         }
     }
@@ -376,6 +450,29 @@ fn check_case(name: &str) {
         assert_eq!(&back.payload, p, "{ctx}");
         assert_eq!(p.target_build_id, image.build_id());
     }
+}
+
+/// The relocations of a payload section as `target+addend`, in offset order.
+fn payload_relocs(p: &xsplice_payload::Payload, name: &str) -> Vec<String> {
+    let Some(sec) = p.sections.iter().find(|s| s.name == name) else {
+        return Vec::new();
+    };
+    let mut relocs = sec.relocs.clone();
+    relocs.sort_by_key(|r| r.offset);
+    relocs
+        .iter()
+        .map(|r| {
+            let t = match r.target {
+                xsplice_payload::RelocTarget::Symbol(i) => p.symbols[i].name.clone(),
+                xsplice_payload::RelocTarget::Section(i) => p.sections[i].name.clone(),
+            };
+            if r.addend < 0 {
+                format!("{t}-{:#x}", -r.addend)
+            } else {
+                format!("{t}+{:#x}", r.addend)
+            }
+        })
+        .collect()
 }
 
 macro_rules! cases {
@@ -413,4 +510,17 @@ cases!(
     ops_table,
     ops_table_private,
     jump_table_nopic,
+    xen_bug_frames,
+    ex_table_fixup,
+    ex_table_changed_only,
+    alternatives,
+    entries_unowned,
+    special_malformed,
+    ex_table_pre,
+    percpu_new,
+    percpu_existing,
+    cold_part,
+    read_mostly_imm,
+    trailing_code,
+    livepatch_hooks,
 );
