@@ -7,9 +7,9 @@
 //! matters for images linked into one RWX segment (Xen's `xen-syms` is one). Nothing
 //! here looks at symbol names, the entry point or addresses of a particular image.
 
+use object::Endianness;
 use object::elf;
 use object::read::elf::{ElfFile64, FileHeader, SectionHeader};
-use object::{Endianness, Object};
 use xsplice_image::Image;
 
 use crate::memory::{MemError, Memory, Owner, PAGE_SIZE, Perm, page_ceil, page_floor};

@@ -58,7 +58,7 @@ impl Errno {
     }
 
     /// The value a hypercall returns or a status holds: `-errno`.
-    pub fn neg(self) -> i32 {
+    pub fn negative(self) -> i32 {
         -self.0
     }
 }

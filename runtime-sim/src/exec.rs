@@ -20,8 +20,8 @@ pub struct Regs {
 }
 
 pub const GPR_NAMES: [&str; 16] = [
-    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11", "r12",
-    "r13", "r14", "r15",
+    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15",
 ];
 const GPRS: [RegisterX86; 16] = [
     RegisterX86::RAX,
@@ -68,11 +68,7 @@ pub enum RunEnd {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ExecError {
     #[error("{access} at {addr:#x} (rip {rip:#x})")]
-    Fault {
-        access: String,
-        addr: u64,
-        rip: u64,
-    },
+    Fault { access: String, addr: u64, rip: u64 },
     #[error("interrupt/exception vector {vector} raised at rip {rip:#x}")]
     Interrupt { vector: u32, rip: u64 },
     #[error("did not return within {limit} instructions (rip {rip:#x})")]
@@ -132,8 +128,8 @@ pub fn run(
     stop: Option<StopAt>,
     max_instructions: u64,
 ) -> Result<RunEnd, ExecError> {
-    let mut uc = Unicorn::new_with_data(Arch::X86, Mode::MODE_64, RunData::default())
-        .map_err(engine_err)?;
+    let mut uc =
+        Unicorn::new_with_data(Arch::X86, Mode::MODE_64, RunData::default()).map_err(engine_err)?;
     let runs = mem.runs();
     for r in &runs {
         uc.mem_map(r.base, r.len, prot(r.perm))

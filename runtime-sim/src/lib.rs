@@ -1,7 +1,24 @@
 //! A simulated hypervisor that loads, checks, applies, executes and reverts xSplice
 //! payloads exactly as the design (`docs/misc/xsplice.markdown`) asks of a real one.
 
+pub mod actions;
 pub mod boot;
+pub mod check;
+pub mod cpu;
 pub mod errno;
 pub mod exec;
+pub mod hypervisor;
+pub mod loader;
 pub mod memory;
+pub mod policy;
+pub mod signature;
+pub mod state;
+
+pub use boot::SimConfig;
+pub use cpu::{Arg, CallOutcome, CallResult};
+pub use errno::{Errno, Failure};
+pub use exec::StopAt;
+pub use hypervisor::{Completion, Hypervisor};
+pub use policy::Policy;
+pub use signature::Trust;
+pub use state::{Action, PayloadId, State, Status};

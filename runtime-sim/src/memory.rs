@@ -149,9 +149,10 @@ impl Memory {
         if perm.write && perm.exec && !allow_wx {
             return Err(MemError::WriteExec { addr: base });
         }
-        let len = pages
-            .checked_mul(PAGE_SIZE)
-            .ok_or(MemError::Wraps { addr: base, len: u64::MAX })?;
+        let len = pages.checked_mul(PAGE_SIZE).ok_or(MemError::Wraps {
+            addr: base,
+            len: u64::MAX,
+        })?;
         if pages > 0 {
             base.checked_add(len - 1)
                 .ok_or(MemError::Wraps { addr: base, len })?;
@@ -225,7 +226,10 @@ impl Memory {
         let mut a = addr;
         while a < end {
             let base = page_floor(a);
-            let page = self.pages.get(&base).ok_or(MemError::Unmapped { addr: a })?;
+            let page = self
+                .pages
+                .get(&base)
+                .ok_or(MemError::Unmapped { addr: a })?;
             let off = (a - base) as usize;
             let n = ((PAGE_SIZE - (a - base)).min(end - a)) as usize;
             f(page, off, n);
@@ -399,9 +403,6 @@ mod tests {
         assert_eq!((runs[0].base, runs[0].len), (0x1000, 0x2000));
         let mut n = m.clone();
         n.write(0x3004, &[9]).unwrap();
-        assert_eq!(
-            m.first_difference(&n).unwrap(),
-            "byte 0x3004: 0x00 vs 0x09"
-        );
+        assert_eq!(m.first_difference(&n).unwrap(), "byte 0x3004: 0x00 vs 0x09");
     }
 }
