@@ -4,9 +4,11 @@
 pub mod actions;
 pub mod boot;
 pub mod check;
+pub mod client;
 pub mod cpu;
 pub mod errno;
 pub mod exec;
+pub mod hypercall;
 pub mod hypervisor;
 pub mod loader;
 pub mod memory;
@@ -15,6 +17,7 @@ pub mod signature;
 pub mod state;
 
 pub use boot::SimConfig;
+pub use client::{Client, HypercallError, ListPage, Summary};
 pub use cpu::{Arg, CallOutcome, CallResult};
 pub use errno::{Errno, Failure};
 pub use exec::StopAt;
