@@ -194,3 +194,42 @@ pub fn ret_const(v: u32) -> Vec<u8> {
 pub fn bytes(p: &Payload) -> Vec<u8> {
     xsplice_payload::write::to_bytes(p).unwrap()
 }
+
+/// A payload replacing `target` by `mov edi, arg; jmp callee` (a tail call through a
+/// PLT32 relocation against the undefined symbol `callee`).
+pub fn tail_call(image: &Image, name: &str, target: &str, callee: &str, arg: u32) -> Payload {
+    let mut code = vec![0xbf];
+    code.extend_from_slice(&arg.to_le_bytes());
+    code.extend_from_slice(&[0xe9, 0, 0, 0, 0]);
+    let mut p = replace(image, name, &[(target, code)]);
+    p.symbols.push(Symbol {
+        name: callee.into(),
+        kind: SymbolKind::NoType,
+        global: true,
+        definition: None,
+    });
+    let k = p.symbols.len() - 1;
+    p.sections[0].relocs.push(Reloc {
+        offset: 6,
+        r_type: object::elf::R_X86_64_PLT32,
+        target: RelocTarget::Symbol(k),
+        addend: -4,
+    });
+    p
+}
+
+/// File offset of the section called `name` in a written payload.
+pub fn section_offset(file: &[u8], name: &str) -> (u64, u64) {
+    let r = xsplice_payload::read::read(file).unwrap();
+    let s = r.elf_sections.iter().find(|s| s.name == name).unwrap();
+    (s.offset, s.size)
+}
+
+/// File offset of the section header of `name`.
+pub fn section_header_offset(file: &[u8], name: &str) -> usize {
+    let r = xsplice_payload::read::read(file).unwrap();
+    let s = r.elf_sections.iter().find(|s| s.name == name).unwrap();
+    let shoff = u64::from_le_bytes(file[0x28..0x30].try_into().unwrap()) as usize;
+    let entsize = u16::from_le_bytes(file[0x3a..0x3c].try_into().unwrap()) as usize;
+    shoff + s.index * entsize
+}
