@@ -80,7 +80,11 @@ fn relocation_rules() {
     hv.upload(PayloadId::new("p").unwrap(), &good).unwrap();
     assert_eq!(run(&mut hv, "p", Action::Check), Status::Checked);
     assert_eq!(run(&mut hv, "p", Action::Apply), Status::Applied);
-    assert_eq!(hv.call(0, "do_version", &[Arg::Int(0)]).unwrap().ret, 42);
+    assert_eq!(
+        hv.call(0, "do_version", &[Arg::Int(0)]).unwrap().ret,
+        46,
+        "leaf(41) = 41 + counter"
+    );
 }
 
 #[test]

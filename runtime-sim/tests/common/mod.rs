@@ -20,7 +20,7 @@ F int do_version(int cmd) { if (cmd == 0) return 263; return -38; }
 F int add(int a, int b) { return a + b + helper(a) - helper(a); }
 F long sum_buf(const unsigned char *p, long n) { long s = 0; for (long i = 0; i < n; i++) s += p[i]; return s; }
 F void fill(unsigned char *p, long n, int v) { for (long i = 0; i < n; i++) p[i] = (unsigned char)v; }
-F int leaf(int x) { return x + 1; }
+F int leaf(int x) { return x + counter; }
 F int middle(int x) { return leaf(x) * 2; }
 F int outer(int x) { return middle(x) + 1; }
 F int tiny(void) { return 0; }
