@@ -8,6 +8,7 @@ pub mod arch;
 pub mod fixtures;
 pub mod layout;
 pub mod model;
+pub mod mutate;
 pub mod read;
 pub mod write;
 
