@@ -233,3 +233,46 @@ pub fn section_header_offset(file: &[u8], name: &str) -> usize {
     let entsize = u16::from_le_bytes(file[0x3a..0x3c].try_into().unwrap()) as usize;
     shoff + s.index * entsize
 }
+
+/// A fresh RSA key and self-signed certificate (`key.pem`, `cert.pem`) in `dir`,
+/// made with openssl, named `name`.
+pub fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}.key.pem"));
+    let cert = dir.join(format!("{name}.cert.pem"));
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["genrsa", "-out", key.to_str().unwrap(), "2048"]);
+    run(&[
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+        "-days",
+        "36500",
+        "-subj",
+        &format!("/O=xsplice tests/CN={name}"),
+        "-addext",
+        "subjectKeyIdentifier=hash",
+    ]);
+    (key, cert)
+}
+
+/// `payload` signed with the key and certificate from [`make_cert`].
+pub fn sign(payload: &[u8], key: &Path, cert: &Path) -> Vec<u8> {
+    let k = xsplice_sign::SigningKey::from_pem_or_der(&std::fs::read(key).unwrap(), None).unwrap();
+    let c = xsplice_sign::Certificate::from_pem_or_der(&std::fs::read(cert).unwrap()).unwrap();
+    xsplice_sign::sign(payload, &k, &c, &xsplice_sign::SignOptions::default()).unwrap()
+}
