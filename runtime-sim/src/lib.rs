@@ -13,8 +13,12 @@ pub mod hypervisor;
 pub mod loader;
 pub mod memory;
 pub mod policy;
+pub mod report;
+pub mod scenario;
+pub mod session;
 pub mod signature;
 pub mod state;
+pub mod verify;
 
 pub use boot::SimConfig;
 pub use client::{Client, HypercallError, ListPage, Summary};
