@@ -103,6 +103,20 @@ fn prot(p: crate::memory::Perm) -> Prot {
     out
 }
 
+/// Unicorn runs x86-64 code without paging and addresses memory by the low 52 bits of
+/// a virtual address (the physical address width). Canonical addresses stay distinct
+/// under that mask: the low half maps below 2^47, the high half to [2^52 - 2^47, 2^52).
+const PHYS_MASK: u64 = (1 << 52) - 1;
+
+fn phys(addr: u64) -> u64 {
+    addr & PHYS_MASK
+}
+
+/// The canonical virtual address of a masked one (sign extension from bit 47).
+fn virt(addr: u64) -> u64 {
+    (((addr << 16) as i64) >> 16) as u64
+}
+
 fn engine_err(e: unicorn_engine::unicorn_const::uc_error) -> ExecError {
     ExecError::Engine(format!("{e:?}"))
 }
@@ -132,11 +146,11 @@ pub fn run(
         Unicorn::new_with_data(Arch::X86, Mode::MODE_64, RunData::default()).map_err(engine_err)?;
     let runs = mem.runs();
     for r in &runs {
-        uc.mem_map(r.base, r.len, prot(r.perm))
+        uc.mem_map(phys(r.base), r.len, prot(r.perm))
             .map_err(engine_err)?;
         let mut a = r.base;
         while a < r.base + r.len {
-            uc.mem_write(a, mem.page(a).expect("mapped page"))
+            uc.mem_write(phys(a), mem.page(a).expect("mapped page"))
                 .map_err(engine_err)?;
             a += PAGE_SIZE;
         }
@@ -182,7 +196,7 @@ pub fn run(
         0,
         u64::MAX,
         |uc, t: MemType, addr, _size, _value| {
-            uc.get_data_mut().fault = Some((t, addr));
+            uc.get_data_mut().fault = Some((t, virt(addr)));
             false
         },
     )
@@ -199,7 +213,7 @@ pub fn run(
         let mut a = r.base;
         while a < r.base + r.len {
             let page = mem.page_mut(a).expect("mapped page");
-            uc.mem_read(a, page).map_err(engine_err)?;
+            uc.mem_read(phys(a), page).map_err(engine_err)?;
             a += PAGE_SIZE;
         }
     }

@@ -103,3 +103,45 @@ fn runaway_code_is_stopped_and_cpus_pause_anywhere() {
         hv.resolve_symbol("leaf").unwrap() + 2
     );
 }
+
+#[test]
+fn high_canonical_images_run_and_patch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = gcc_high_image(dir.path());
+    let image = xsplice_image::Image::from_path(&path).unwrap();
+    let do_version = image.lookup("do_version").unwrap().addr;
+    assert!(do_version >= 0xffff_ffff_8000_0000, "{do_version:#x}");
+    let mut hv = Hypervisor::boot(
+        xsplice_image::Image::from_path(&path).unwrap(),
+        SimConfig::default(),
+        Policy::default(),
+        Trust::none(),
+    )
+    .unwrap();
+    assert!(hv.layout().arena.0 >= 0xffff_8000_0000_0000);
+    assert_eq!(hv.call(0, "do_version", &[Arg::Int(0)]).unwrap().ret, 263);
+    assert_eq!(hv.call(1, "bump_counter", &[Arg::Int(1)]).unwrap().ret, 6);
+    let banner = hv.resolve_symbol("banner").unwrap();
+    let e = hv
+        .call(0, "fill", &[Arg::Int(banner), Arg::Int(1), Arg::Int(0)])
+        .unwrap_err();
+    assert!(e.to_string().contains(&format!("at {banner:#x}")), "{e}");
+    let id = PayloadId::new("p").unwrap();
+    let p = tail_call(&image, "p", "do_version", "leaf", 1);
+    hv.upload(id, &bytes(&p)).unwrap();
+    for a in [Action::Check, Action::Apply] {
+        hv.action(&id, a, 0).unwrap();
+        hv.settle();
+    }
+    assert_eq!(
+        hv.get(&id).unwrap(),
+        Status::Applied,
+        "{:?}",
+        hv.last_error(&id)
+    );
+    assert_eq!(
+        hv.call(0, "do_version", &[Arg::Int(0)]).unwrap().ret,
+        7,
+        "leaf(1) = 1 + counter"
+    );
+}

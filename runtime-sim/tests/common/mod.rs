@@ -276,3 +276,34 @@ pub fn sign(payload: &[u8], key: &Path, cert: &Path) -> Vec<u8> {
     let c = xsplice_sign::Certificate::from_pem_or_der(&std::fs::read(cert).unwrap()).unwrap();
     xsplice_sign::sign(payload, &k, &c, &xsplice_sign::SignOptions::default()).unwrap()
 }
+
+/// The test hypervisor linked in the top 2 GiB of the address space (kernel code
+/// model), as real hypervisors are: exercises high canonical addresses.
+pub fn gcc_high_image(dir: &Path) -> PathBuf {
+    std::fs::write(dir.join("hv.c"), HV_C).unwrap();
+    let out = dir.join("hv-high.elf");
+    let st = Command::new("gcc")
+        .current_dir(dir)
+        .args([
+            "-O2",
+            "-ffreestanding",
+            "-fno-stack-protector",
+            "-fno-pie",
+            "-no-pie",
+            "-mcmodel=kernel",
+            "-mno-red-zone",
+            "-fcf-protection=none",
+            "-nostdlib",
+            "-static",
+            "-Wl,-e,entry",
+            "-Wl,--build-id",
+            "-Wl,-Ttext-segment=0xffffffff80000000",
+            "hv.c",
+            "-o",
+        ])
+        .arg(&out)
+        .status()
+        .expect("gcc runs");
+    assert!(st.success());
+    out
+}
