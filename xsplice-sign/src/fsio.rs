@@ -56,3 +56,51 @@ pub fn write_atomic(dest: &Path, bytes: &[u8], mode_from: Option<&Path>) -> Resu
         .map_err(|e| err("renaming the temporary file into place", e.error))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn modes_are_kept_and_links_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        fs::write(&input, b"old").unwrap();
+        fs::set_permissions(&input, fs::Permissions::from_mode(0o751)).unwrap();
+        // Replacing a file keeps its mode.
+        write_atomic(&input, b"new", None).unwrap();
+        assert_eq!(
+            (fs::read(&input).unwrap(), mode(&input)),
+            (b"new".to_vec(), 0o751)
+        );
+        // A new file takes the mode of `mode_from`.
+        let out = dir.path().join("out");
+        write_atomic(&out, b"x", Some(&input)).unwrap();
+        assert_eq!(mode(&out), 0o751);
+        // A symbolic link's target is replaced; the link stays a link.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&input, &link).unwrap();
+        write_atomic(&link, b"via link", None).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read(&input).unwrap(), b"via link");
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["in", "link", "out"]);
+        // A directory that does not exist: an error naming the path, nothing created.
+        let err = write_atomic(&dir.path().join("no/such/file"), b"x", None).unwrap_err();
+        assert!(err.to_string().contains("no/such/file"), "{err}");
+    }
+}

@@ -15,6 +15,7 @@ mod algo;
 mod cms;
 mod elf;
 mod fsio;
+mod fuzz;
 mod keys;
 mod legacy_pem;
 mod sign;
@@ -25,13 +26,14 @@ pub use algo::{HashAlgo, PkeyAlgo};
 pub use cms::{AlgId, Params, Pkcs7Info, SignerId};
 pub use elf::{ElfError, check_elf, minimal_elf};
 pub use fsio::{WriteError, write_atomic};
+pub use fuzz::fuzz_split;
 pub use keys::{Certificate, KeyError, SigningKey};
 pub use sign::{SignError, SignOptions, SignerIdKind, sign};
 pub use trailer::{
     FIXED_LEN, Format, HEADER_LEN, Header, ID_PKCS7, ID_X509, MAGIC, Trailer, TrailerError, split,
     strip,
 };
-pub use verify::{Verified, VerifyError, verify};
+pub use verify::{Verified, VerifyError, check_trailer, verify};
 
 /// The environment variable the `xsplice-sign` binary reads an encrypted key's
 /// passphrase from (the library itself takes the passphrase as an argument).

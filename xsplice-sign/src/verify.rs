@@ -98,13 +98,12 @@ impl From<TrailerError> for VerifyError {
     }
 }
 
-/// Verify the signature trailer of `bytes` against `trusted` certificates.
-pub fn verify(bytes: &[u8], trusted: &[Certificate]) -> Result<Verified, VerifyError> {
+/// The checks that need no certificate: `split`, then the structural rules of §5 of
+/// `specs/signature.md` (header fields, supported algorithms, the CMS shape). Returns
+/// the signed payload and the trailer when they hold.
+pub fn check_trailer(bytes: &[u8]) -> Result<(&[u8], Trailer), VerifyError> {
     let (payload, trailer) = split(bytes)?;
     let trailer = trailer.ok_or(VerifyError::Unsigned)?;
-    if trusted.is_empty() {
-        return Err(VerifyError::NoTrustedCertificates);
-    }
     let header_off = bytes.len() - MAGIC.len() - HEADER_LEN;
     let h = &trailer.header;
     if let Some(i) = h.pad.iter().position(|&b| b != 0) {
@@ -114,15 +113,23 @@ pub fn verify(bytes: &[u8], trusted: &[Certificate]) -> Result<Verified, VerifyE
             reason: format!("must be zero, is {:#04x}", h.pad[i]),
         });
     }
+    match trailer.format {
+        Format::Legacy => legacy_structure(&trailer)?,
+        Format::Pkcs7 => pkcs7_structure(&trailer, header_off)?,
+    }
+    Ok((payload, trailer))
+}
+
+/// Verify the signature trailer of `bytes` against `trusted` certificates.
+pub fn verify(bytes: &[u8], trusted: &[Certificate]) -> Result<Verified, VerifyError> {
+    let (payload, trailer) = check_trailer(bytes)?;
+    if trusted.is_empty() {
+        return Err(VerifyError::NoTrustedCertificates);
+    }
     let candidates = match trailer.format {
         Format::Legacy => legacy_candidates(&trailer, trusted)?,
-        Format::Pkcs7 => pkcs7_candidates(&trailer, header_off, trusted)?,
+        Format::Pkcs7 => pkcs7_candidates(&trailer, trusted)?,
     };
-    if !trailer.hash.is_supported() {
-        return Err(VerifyError::UnsupportedAlgorithm {
-            what: format!("hash {} (supported: sha256, sha384, sha512)", trailer.hash),
-        });
-    }
     let hashed =
         digest(trailer.hash, payload).ok_or_else(|| VerifyError::UnsupportedAlgorithm {
             what: format!("hash {}", trailer.hash),
@@ -173,8 +180,7 @@ fn trusted_key_ids(trusted: &[Certificate]) -> String {
     ids.join(", ")
 }
 
-/// Legacy: the certificates whose key id and signer name both match.
-fn legacy_candidates(t: &Trailer, trusted: &[Certificate]) -> Result<Vec<usize>, VerifyError> {
+fn legacy_structure(t: &Trailer) -> Result<(), VerifyError> {
     if t.algo != PkeyAlgo::Rsa {
         return Err(VerifyError::UnsupportedAlgorithm {
             what: format!("public-key algorithm {} (only RSA = 1)", t.algo),
@@ -185,6 +191,11 @@ fn legacy_candidates(t: &Trailer, trusted: &[Certificate]) -> Result<Vec<usize>,
             what: format!("hash {} (supported: sha256, sha384, sha512)", t.hash),
         });
     }
+    Ok(())
+}
+
+/// Legacy: the certificates whose key id and signer name both match.
+fn legacy_candidates(t: &Trailer, trusted: &[Certificate]) -> Result<Vec<usize>, VerifyError> {
     let by_id: Vec<usize> = (0..trusted.len())
         .filter(|&i| trusted[i].subject_key_id() == Some(&t.key_id[..]))
         .collect();
@@ -214,13 +225,8 @@ fn unsupported(what: impl Into<String>) -> VerifyError {
     VerifyError::Unsupported { what: what.into() }
 }
 
-/// pkcs7: the structure must be what the kernel accepts; then the certificates the
-/// signer identifier names.
-fn pkcs7_candidates(
-    t: &Trailer,
-    header_off: usize,
-    trusted: &[Certificate],
-) -> Result<Vec<usize>, VerifyError> {
+/// pkcs7: the header and the CMS structure must be what the kernel accepts.
+fn pkcs7_structure(t: &Trailer, header_off: usize) -> Result<(), VerifyError> {
     let h = &t.header;
     let zero_fields = [
         (0, "algo", h.algo),
@@ -240,7 +246,14 @@ fn pkcs7_candidates(
     let Some(info) = &t.pkcs7 else {
         return Err(unsupported("no CMS data"));
     };
-    check_pkcs7_structure(info, t.hash)?;
+    check_pkcs7_structure(info, t.hash)
+}
+
+/// pkcs7: the certificates the signer identifier names.
+fn pkcs7_candidates(t: &Trailer, trusted: &[Certificate]) -> Result<Vec<usize>, VerifyError> {
+    let Some(info) = &t.pkcs7 else {
+        return Err(unsupported("no CMS data"));
+    };
     let matches: Vec<usize> = match &info.signer_id {
         SignerId::IssuerAndSerial {
             issuer,

@@ -339,7 +339,11 @@ fn pkcs7_structure_rules_match_the_kernel() {
     let with_attrs = openssl_cms_signed(&["-nocerts"]);
     let t = split(&with_attrs).unwrap().1.unwrap();
     assert!(t.pkcs7.as_ref().unwrap().signed_attributes >= 3);
-    let err = verify(&with_attrs, &cert).unwrap_err();
+    let err = xsplice_sign::check_trailer(&with_attrs).unwrap_err();
+    assert_eq!(verify(&with_attrs, &cert).unwrap_err(), err);
+    assert_eq!(verify(&with_attrs, &[]).unwrap_err(), err);
+    let (payload, t) = xsplice_sign::check_trailer(&with_certs).unwrap();
+    assert_eq!((payload, t.format), (&p().elf()[..], Format::Pkcs7));
     assert!(
         matches!(&err, VerifyError::Unsupported { what } if what.contains("signed attributes")),
         "{err}"

@@ -217,3 +217,28 @@ fn sign_file_double_signing_is_undone_by_strip_and_by_resigning() {
     .unwrap();
     assert_eq!(resigned, once);
 }
+
+#[test]
+fn payloads_from_the_payload_writer_sign_verify_and_read_back() {
+    let p = pki_();
+    let (key, cert) = (p.key("key.pem"), p.cert("cert.pem"));
+    for model in [
+        xsplice_payload::fixtures::xsa125(),
+        xsplice_payload::fixtures::full(),
+    ] {
+        let bytes = xsplice_payload::write::to_bytes(&model).unwrap();
+        for format in [Format::Legacy, Format::Pkcs7] {
+            let signed = sign(
+                &bytes,
+                &key,
+                &cert,
+                &opts(format, HashAlgo::Sha256, SignerIdKind::IssuerSerial),
+            )
+            .unwrap();
+            verify(&signed, std::slice::from_ref(&cert)).unwrap();
+            let (unsigned, _) = split(&signed).unwrap();
+            let back = xsplice_payload::read::read(unsigned).unwrap();
+            assert_eq!(back.payload, model);
+        }
+    }
+}
