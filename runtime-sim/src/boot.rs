@@ -199,12 +199,12 @@ pub fn plan_layout(
             config.stack_size
         )));
     }
-    if config.scratch_size == 0 || config.scratch_size % PAGE_SIZE != 0 {
+    if config.scratch_size == 0 || !config.scratch_size.is_multiple_of(PAGE_SIZE) {
         return Err(BootError::Config(
             "scratch size must be a non-zero multiple of the page size".into(),
         ));
     }
-    if config.arena_size == 0 || config.arena_size % PAGE_SIZE != 0 {
+    if config.arena_size == 0 || !config.arena_size.is_multiple_of(PAGE_SIZE) {
         return Err(BootError::Config(
             "arena size must be a non-zero multiple of the page size".into(),
         ));

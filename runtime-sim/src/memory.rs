@@ -143,7 +143,7 @@ impl Memory {
         owner: Owner,
         allow_wx: bool,
     ) -> Result<(), MemError> {
-        if base % PAGE_SIZE != 0 {
+        if !base.is_multiple_of(PAGE_SIZE) {
             return Err(MemError::Unaligned { addr: base });
         }
         if perm.write && perm.exec && !allow_wx {
