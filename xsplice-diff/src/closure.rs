@@ -463,8 +463,9 @@ impl Walk<'_> {
         };
         let name = image_name(&p.orig, o);
         let loc = p.p_dbg.loc(&p.patched.symbol(id).name);
-        match self.image.find(&name) {
+        match crate::image::find(self.image, &name) {
             Lookup::Found(sym) => {
+                let name = sym.qualified.clone();
                 let arch = self.image.machine().arch();
                 let head = self.image.read(sym.addr, sym.size.min(16)).map(<[u8]>::to_vec).or_else(|| p.orig.symbol_bytes(o));
                 let pad = head.as_deref().map_or(0, |h| arch.entry_landing_pad(h));
@@ -688,8 +689,8 @@ impl Walk<'_> {
         addend: i64,
         carry_instead: Option<SymId>,
     ) -> Option<(Dest, i64)> {
-        match self.image.find(name) {
-            Lookup::Found(_) => Some((Dest::Image(name.to_string()), addend)),
+        match crate::image::find(self.image, name) {
+            Lookup::Found(sym) => Some((Dest::Image(sym.qualified), addend)),
             Lookup::Missing => {
                 if let Some(id) = carry_instead {
                     let it = self.carry(

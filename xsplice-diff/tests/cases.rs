@@ -7,6 +7,9 @@
 //!   base name, as in a recursive make.
 //! - `//- text` lines exist only in the original, `//+ text` only in the patched build.
 //! - `//#Cflags: ...` adds compiler flags.
+//! - `//#ImageFilePrefix: dir/` links the image from copies of the original objects
+//!   whose `STT_FILE` is rewritten to `dir/<file>` (as Xen's build does), while the
+//!   objects diffed keep the base name.
 //! - `//#Expect<What>: args` lines are checked against the outcome (see `check`).
 //!   Payload sections: `ExpectPayloadSection: NAME SIZE|absent`,
 //!   `ExpectPayloadRelocs: NAME target+addend...` (globs, in offset order; targets
@@ -28,6 +31,7 @@ struct Case {
     added: Vec<String>,
     cflags: Vec<String>,
     expects: Vec<(String, String)>,
+    image_file_prefix: Option<String>,
 }
 
 fn parse_case(name: &str, text: &str) -> Case {
@@ -35,6 +39,7 @@ fn parse_case(name: &str, text: &str) -> Case {
     let mut cflags = Vec::new();
     let mut expects = Vec::new();
     let mut added = Vec::new();
+    let mut image_file_prefix = None;
     // With explicit files, what precedes the first one (the case's comment) is no file.
     let multi = text
         .lines()
@@ -49,6 +54,7 @@ fn parse_case(name: &str, text: &str) -> Case {
                 let (key, val) = rest.split_once(':').unwrap_or((rest, ""));
                 match key {
                     "Cflags" => cflags.extend(val.split_whitespace().map(str::to_string)),
+                    "ImageFilePrefix" => image_file_prefix = Some(val.trim().to_string()),
                     k if k.starts_with("Expect") => {
                         expects.push((k.to_string(), val.trim().to_string()))
                     }
@@ -67,6 +73,7 @@ fn parse_case(name: &str, text: &str) -> Case {
                     files.push((val, String::new(), String::new()));
                 }
                 "Cflags" => cflags.extend(val.split_whitespace().map(str::to_string)),
+                "ImageFilePrefix" => image_file_prefix = Some(val),
                 k if k.starts_with("Expect") => expects.push((k.to_string(), val)),
                 other => panic!("{name}: unknown directive {other}"),
             }
@@ -96,6 +103,7 @@ fn parse_case(name: &str, text: &str) -> Case {
         added,
         cflags,
         expects,
+        image_file_prefix,
     }
 }
 
@@ -142,14 +150,28 @@ fn build(root: &Path, case: &Case, patched: bool) -> Vec<(String, Vec<u8>)> {
     objs
 }
 
-fn link_image(root: &Path, objs: &[(String, Vec<u8>)]) -> PathBuf {
+fn link_image(root: &Path, objs: &[(String, Vec<u8>)], file_prefix: Option<&str>) -> PathBuf {
     let out = root.join("image.elf");
     let mut cmd = Command::new("gcc");
     cmd.current_dir(root)
         .args(["-nostdlib", "-static", "-Wl,--build-id", "-Wl,-e,0", "-o"])
         .arg(&out);
     for (rel, _) in objs {
-        cmd.arg(rel);
+        match file_prefix {
+            Some(prefix) => {
+                let src = Path::new(rel).with_extension("c");
+                let base = src.file_name().unwrap().to_str().unwrap();
+                let linked = format!("{rel}.image.o");
+                run(Command::new("objcopy")
+                    .current_dir(root)
+                    .arg(format!("--redefine-sym={base}={prefix}{base}"))
+                    .args([rel.as_str(), linked.as_str()]));
+                cmd.arg(linked);
+            }
+            None => {
+                cmd.arg(rel);
+            }
+        }
     }
     run(&mut cmd);
     out
@@ -165,7 +187,9 @@ fn outcome(name: &str) -> (Case, DiffOutcome, xsplice_image::Image) {
     let (a, b) = (tmp.path().join("orig"), tmp.path().join("patched"));
     let orig = build(&a, &case, false);
     let patched = build(&b, &case, true);
-    let image = xsplice_image::Image::from_path(&link_image(&a, &orig)).unwrap();
+    let image =
+        xsplice_image::Image::from_path(&link_image(&a, &orig, case.image_file_prefix.as_deref()))
+            .unwrap();
     let pairs: Vec<ObjectPair> = patched
         .into_iter()
         .map(|(n, p)| {
@@ -523,4 +547,5 @@ cases!(
     read_mostly_imm,
     trailing_code,
     livepatch_hooks,
+    file_prefix,
 );
