@@ -224,22 +224,34 @@ pub fn classify(input: &Input<'_>) -> Classification {
             );
             continue;
         }
-        let allowed: BTreeSet<i64> = match (ps.kind, own_shift(o, p)) {
-            (SymKind::Func, Some(own)) => [own].into_iter().filter(|&x| x != 0).collect(),
-            _ => out.shifts.clone(),
+        let allowed: Vec<Shift> = if ps.kind == SymKind::Func {
+            function_shifts(o_dbg, p_dbg, &os.name, &ps.name)
+        } else {
+            out.shifts
+                .iter()
+                .map(|&delta| Shift {
+                    delta,
+                    decl: None,
+                    what: "code around it".into(),
+                })
+                .collect()
         };
-        let decl = (ps.kind == SymKind::Func)
-            .then(|| o_dbg.function_loc(&os.name))
-            .flatten();
-        if let Some(delta) = line_only_delta(&d.fields, &allowed, o_dbg, p_dbg, decl) {
-            let what = if ps.kind == SymKind::Func {
-                "function"
+        if let Some(delta) = line_only_delta(&d.fields, &allowed, o_dbg, p_dbg) {
+            let uniform = d.fields.iter().all(|f| f.patched - f.orig == delta);
+            let whose: Vec<&str> = allowed
+                .iter()
+                .filter(|s| d.fields.iter().any(|f| f.patched - f.orig == s.delta))
+                .map(|s| s.what.as_str())
+                .collect();
+            let moved = if uniform {
+                format!("moved by {delta:+}")
             } else {
-                "code around it"
+                "moved".to_string()
             };
             let reason = format!(
-                "line-number-only change: {} field(s) hold source lines that moved by {delta:+}, as the {what} did",
-                d.fields.len() + ed.lines.len()
+                "line-number-only change: {} field(s) hold source lines that {moved}, as {} did",
+                d.fields.len() + ed.lines.len(),
+                whose.join(" / ")
             );
             let mut fields = d.fields;
             fields.extend(ed.lines);
@@ -280,30 +292,73 @@ pub fn classify(input: &Input<'_>) -> Classification {
     out
 }
 
-/// The line shift when every differing field is a source line moved by one of the
-/// `allowed` shifts: the old value is a line with code in the original (at or after
-/// the function's declaration when `decl` is known), the new one a line with code
-/// in the patched build.
-pub fn line_only_delta(
-    fields: &[FieldDelta],
-    allowed: &BTreeSet<i64>,
+/// Lines of a source file that moved by `delta`: those at or after `decl` (when
+/// known) in its file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shift {
+    pub delta: i64,
+    pub decl: Option<SrcLoc>,
+    /// Whose declaration moved (`the function`, `inlined foo`...).
+    pub what: String,
+}
+
+/// The shifts that can explain line numbers in a function's code: its own
+/// declaration's, and those of the functions inlined into it (a `__LINE__` in an
+/// inline function of a header moves with the header).
+pub fn function_shifts(
     o_dbg: &DebugInfo,
     p_dbg: &DebugInfo,
-    decl: Option<&SrcLoc>,
+    o_name: &str,
+    p_name: &str,
+) -> Vec<Shift> {
+    let shift = |a: Option<&SrcLoc>, b: Option<&SrcLoc>, what: String| -> Option<Shift> {
+        let (a, b) = (a?, b?);
+        let delta = b.line as i64 - a.line as i64;
+        (a.file == b.file && delta != 0).then(|| Shift {
+            delta,
+            decl: Some(a.clone()),
+            what,
+        })
+    };
+    let own = o_dbg.function_loc(o_name);
+    let mut out: Vec<Shift> = shift(own, p_dbg.function_loc(p_name), "the function".into())
+        .into_iter()
+        .collect();
+    for callee in o_dbg.inlined_into(o_name) {
+        let what = format!("inlined {callee}");
+        if let Some(s) = shift(o_dbg.function_loc(callee), p_dbg.function_loc(callee), what) {
+            if !out.iter().any(|x| x.delta == s.delta && x.decl == s.decl) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// The line shift (of the first field) when every differing field is a source
+/// line moved by one of the `allowed` shifts: the old value is a line with code in
+/// the original (in the shift's file, at or after its declaration when known), the
+/// new one a line with code in the patched build.
+pub fn line_only_delta(
+    fields: &[FieldDelta],
+    allowed: &[Shift],
+    o_dbg: &DebugInfo,
+    p_dbg: &DebugInfo,
 ) -> Option<i64> {
     let first = fields.first()?;
-    let delta = first.patched - first.orig;
-    if !allowed.contains(&delta) {
-        return None;
-    }
-    let file = decl.map(|d| d.file.as_str());
-    let ok = fields.iter().all(|f| {
-        f.patched - f.orig == delta
-            && decl.is_none_or(|d| f.orig >= d.line as i64)
-            && o_dbg.has_code_line(file, f.orig)
-            && p_dbg.has_code_line(file, f.patched)
-    });
-    ok.then_some(delta)
+    let explained = |f: &FieldDelta| {
+        allowed.iter().any(|s| {
+            let file = s.decl.as_ref().map(|d| d.file.as_str());
+            f.patched - f.orig == s.delta
+                && s.decl.as_ref().is_none_or(|d| f.orig >= d.line as i64)
+                && o_dbg.has_code_line(file, f.orig)
+                && p_dbg.has_code_line(file, f.patched)
+        })
+    };
+    fields
+        .iter()
+        .all(explained)
+        .then_some(first.patched - first.orig)
 }
 
 /// Symbols whose change is carried by changing the functions that use them.

@@ -233,7 +233,21 @@ fn whole_verdict(
             if d.is_equal() {
                 "unchanged".to_string()
             } else if d.structural.is_none()
-                && line_only_delta(&d.fields, &v.class.shifts, v.o_dbg, v.p_dbg, None).is_some()
+                && line_only_delta(
+                    &d.fields,
+                    &v.class
+                        .shifts
+                        .iter()
+                        .map(|&delta| crate::classify::Shift {
+                            delta,
+                            decl: None,
+                            what: String::new(),
+                        })
+                        .collect::<Vec<_>>(),
+                    v.o_dbg,
+                    v.p_dbg,
+                )
+                .is_some()
             {
                 "line-number-only change, ignored".to_string()
             } else {

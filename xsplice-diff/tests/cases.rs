@@ -4,7 +4,8 @@
 //! - `//#File: dir/name.c` starts a new source file (the first one defaults to
 //!   `<case>.c`); `//#NewFile: path` one only the patched build has. Each file is
 //!   compiled from its own directory by its base name, so its `STT_FILE` is the
-//!   base name, as in a recursive make.
+//!   base name, as in a recursive make. Files not ending in `.c` (headers) are
+//!   only written.
 //! - `//- text` lines exist only in the original, `//+ text` only in the patched build.
 //! - `//#Cflags: ...` adds compiler flags.
 //! - `//#ImageFilePrefix: dir/` links the image from copies of the original objects
@@ -128,6 +129,9 @@ fn build(root: &Path, case: &Case, patched: bool) -> Vec<(String, Vec<u8>)> {
         let src = root.join(path);
         std::fs::create_dir_all(src.parent().unwrap()).unwrap();
         std::fs::write(&src, if patched { p } else { o }).unwrap();
+        if !path.ends_with(".c") {
+            continue; // a header: written, included by the sources
+        }
         let dir = src.parent().unwrap();
         let base = src.file_name().unwrap().to_str().unwrap();
         let obj = base.replace(".c", ".o");
@@ -548,4 +552,5 @@ cases!(
     trailing_code,
     livepatch_hooks,
     file_prefix,
+    inlined_line_shift,
 );
