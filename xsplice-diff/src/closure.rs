@@ -262,8 +262,34 @@ impl Walk<'_> {
                     false,
                 )
             }
-            CarryKey::Entry { sec, offset } => return self.carry_entry(pair, sec, offset, why),
-            CarryKey::Piece { sec, start } => return self.carry_piece(pair, sec, start, why),
+            CarryKey::Entry { sec, offset } => {
+                let got = self.carry_entry(pair, sec, offset, why);
+                if got.is_none() {
+                    let name = format!("{}+{offset:#x}", obj.section(sec).name);
+                    self.problem(
+                        pair,
+                        ProblemKind::SpecialSection,
+                        &name,
+                        format!("entry needed ({why}) cannot be read"),
+                        None,
+                    );
+                }
+                return got;
+            }
+            CarryKey::Piece { sec, start } => {
+                let got = self.carry_piece(pair, sec, start, why);
+                if got.is_none() {
+                    let name = format!("{}+{start:#x}", obj.section(sec).name);
+                    self.problem(
+                        pair,
+                        ProblemKind::SpecialSection,
+                        &name,
+                        format!("code needed ({why}) cannot be read"),
+                        None,
+                    );
+                }
+                return got;
+            }
         };
         let section = obj.section(sec);
         if let (CarryKey::Sym(id), SectionClass::Text) = (key, section.class) {

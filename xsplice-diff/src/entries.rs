@@ -199,6 +199,15 @@ fn split(
     problems: &mut Vec<Problem>,
 ) -> Option<Table> {
     let s = obj.section(sec);
+    if s.data.len() as u64 != s.size {
+        problems.push(Problem::new(
+            ProblemKind::SpecialSection,
+            &obj.name,
+            &s.name,
+            "an entry table without file bytes (NOBITS): the special section table does not describe this build",
+        ));
+        return None;
+    }
     if !s.size.is_multiple_of(spec.size) {
         problems.push(Problem::new(
             ProblemKind::SpecialSection,
