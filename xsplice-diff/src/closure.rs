@@ -193,10 +193,63 @@ pub fn build(pairs: &[Pair], image: &dyn ImageView) -> Closure {
     while let Some(item) = w.queue.pop_front() {
         w.resolve_item(item);
     }
+    w.unknown_tables();
     w.out
 }
 
 impl Walk<'_> {
+    /// Allocated sections the special section table does not describe but that
+    /// point at carried code: their entries cannot be carried, and the new code
+    /// would run without them.
+    fn unknown_tables(&mut self) {
+        for (i, p) in self.pairs.iter().enumerate() {
+            let obj = &p.patched;
+            for s in &obj.sections {
+                let alloc = s.flags & u64::from(object::elf::SHF_ALLOC) != 0;
+                if s.class != SectionClass::Other
+                    || !alloc
+                    || s.is_init()
+                    || p.p_lay.roles.contains_key(&s.index)
+                {
+                    continue;
+                }
+                let mut hit: Vec<String> = Vec::new();
+                for r in &s.relocs {
+                    let Some((sec, pos)) = obj.resolve(r.target, r.addend) else {
+                        continue;
+                    };
+                    let Some(id) = u64::try_from(pos)
+                        .ok()
+                        .and_then(|pos| obj.symbol_at(sec, pos))
+                    else {
+                        continue;
+                    };
+                    let f = obj.symbol(id);
+                    if f.kind == SymKind::Func
+                        && self.out.item_of(i, CarryKey::Sym(id)).is_some()
+                        && !hit.contains(&f.name)
+                    {
+                        hit.push(f.name.clone());
+                    }
+                }
+                if !hit.is_empty() {
+                    let p = Problem::new(
+                        ProblemKind::UnknownSection,
+                        &self.pairs[i].name,
+                        &s.name,
+                        format!(
+                            "describes carried code ({}) but is not in the special section table: the new code would run without its entries (add the entry layout to carry them)",
+                            hit.join(", ")
+                        ),
+                    );
+                    if !self.out.problems.contains(&p) {
+                        self.out.problems.push(p);
+                    }
+                }
+            }
+        }
+    }
+
     fn problem(
         &mut self,
         pair: usize,
