@@ -122,6 +122,7 @@ fn every_object_splits_into_entries() {
             }
         }
     }
+    eprintln!("{} objects", objs.len());
     for (t, (n, u)) in &counts {
         eprintln!("{t}: {n} entries, {u} describe no function");
     }
