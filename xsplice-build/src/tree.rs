@@ -1,0 +1,427 @@
+//! Incremental builds of a make-driven tree (see `specs/build-incremental.md`).
+//!
+//! 1. *Base*: a copy of the original tree, brought up to date by the tree's own
+//!    `make` with the compiler wrapped. When the user's tree is already built this
+//!    compiles nothing; otherwise it is the one full build, kept in the cache (keyed
+//!    by the tree's state) when a cache directory is given.
+//! 2. *Patched*: a copy of the base plus the files of the patched tree that differ,
+//!    stamped newer than everything; the tree's `make` then recompiles exactly the
+//!    translation units whose inputs changed, headers included (its own dependency
+//!    files). The wrapper records each compile.
+//! 3. *Original objects*: each recorded compile is run again in the base copy, with
+//!    the same command and flags, giving the original object to diff against.
+//!
+//! The user's trees are only read.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::compiler::inject_flags;
+use crate::config::{InputConfig, TreeConfig};
+use crate::fscopy::{self, EntryKind};
+use crate::progress::Progress;
+use crate::wrapper::{self, CompileRecord, WrapperEnv};
+use crate::{BuildError, ObjectPair};
+
+/// Environment variables of an outer `make` that must not reach the tree's build.
+const MAKE_VARS: &[&str] = &[
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+    "MAKEOVERRIDES",
+    "GNUMAKEFLAGS",
+];
+
+/// Where the base copy came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaseSource {
+    /// Copied from the user's original tree and brought up to date.
+    Copied,
+    /// Copied from the cache; no build needed.
+    Cache,
+}
+
+/// What the tree phase did, for the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TreeSummary {
+    pub base: BaseSource,
+    /// Objects compiled to bring the base copy up to date (empty when the original
+    /// tree was already built or the cache was used).
+    pub base_compiled: Vec<String>,
+    /// Files carried from the patched tree (relative paths).
+    pub changed_files: Vec<String>,
+    /// Objects the patched build recompiled; each is diffed.
+    pub rebuilt: Vec<String>,
+}
+
+/// The result of the tree phase.
+#[derive(Clone, Debug)]
+pub struct TreeOutcome {
+    pub pairs: Vec<ObjectPair>,
+    pub summary: TreeSummary,
+}
+
+/// One tree build job.
+pub struct TreeJob<'a> {
+    pub orig: &'a Path,
+    pub patched: &'a Path,
+    pub tree: &'a TreeConfig,
+    pub input: &'a InputConfig,
+    /// Scratch directory for this run (must exist, should be empty).
+    pub work: &'a Path,
+    pub progress: &'a dyn Progress,
+}
+
+fn rel_string(p: &Path) -> String {
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+impl TreeJob<'_> {
+    fn shim_names(&self) -> Vec<String> {
+        let mut names = self.tree.compilers.clone();
+        if self.input.compiler_given {
+            names.push(self.input.compiler.program_name());
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    fn make_shims(&self, shim_dir: &Path) -> Result<(), BuildError> {
+        std::fs::create_dir_all(shim_dir).map_err(|e| BuildError::io(shim_dir, e))?;
+        for name in self.shim_names() {
+            if name.contains('/') || name.is_empty() {
+                return Err(BuildError::Usage {
+                    what: format!("compiler name `{name}` must be a plain program name"),
+                });
+            }
+            let link = shim_dir.join(&name);
+            if !link.exists() {
+                std::os::unix::fs::symlink(&self.input.wrapper_exe, &link)
+                    .map_err(|e| BuildError::io(&link, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Environment shared by the tree builds and the direct recompiles.
+    fn build_env(&self) -> Vec<(String, OsString)> {
+        let mut v = Vec::new();
+        if std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
+            v.push(("SOURCE_DATE_EPOCH".to_string(), OsString::from("0")));
+        }
+        for (k, val) in &self.tree.env {
+            v.push((k.clone(), OsString::from(val)));
+        }
+        v
+    }
+
+    fn command_line(&self, shim_dir: &Path) -> Vec<String> {
+        let mut argv = self.tree.command.clone();
+        let has_jobs = argv
+            .iter()
+            .chain(self.tree.args.iter())
+            .any(|a| a.starts_with("-j") || a.starts_with("--jobs"));
+        if !has_jobs {
+            argv.push(format!("-j{}", self.input.jobs.max(1)));
+        }
+        argv.extend(self.tree.args.iter().cloned());
+        if self.tree.pass_cc {
+            let name = self.input.compiler.program_name();
+            argv.push(format!("CC={}", shim_dir.join(name).display()));
+        }
+        argv
+    }
+
+    /// Runs the tree's build in `root`, wrapped; returns the recorded compiles.
+    fn run_make(
+        &self,
+        side: &'static str,
+        root: &Path,
+        shim_dir: &Path,
+    ) -> Result<Vec<CompileRecord>, BuildError> {
+        let log_dir = self.work.join(format!("records-{side}"));
+        std::fs::create_dir_all(&log_dir).map_err(|e| BuildError::io(&log_dir, e))?;
+        let log_path = self.work.join(format!("make-{side}.log"));
+        let log = File::create(&log_path).map_err(|e| BuildError::io(&log_path, e))?;
+        let log2 = log.try_clone().map_err(|e| BuildError::io(&log_path, e))?;
+        let argv = self.command_line(shim_dir);
+        let wenv = WrapperEnv {
+            log_dir: log_dir.clone(),
+            shim_dir: shim_dir.to_path_buf(),
+            root: root.to_path_buf(),
+            launcher: self.input.compiler.launcher.clone(),
+        };
+        let mut path = OsString::from(shim_dir.as_os_str());
+        if let Some(old) = std::env::var_os("PATH") {
+            path.push(":");
+            path.push(old);
+        }
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        for v in MAKE_VARS {
+            cmd.env_remove(v);
+        }
+        cmd.env("PATH", path);
+        cmd.envs(wenv.vars());
+        cmd.envs(self.build_env());
+        self.progress.phase(&format!("make ({side})"), 0);
+        let status = cmd.status().map_err(|source| BuildError::Spawn {
+            program: argv[0].clone(),
+            source,
+        });
+        self.progress.finish();
+        let status = status?;
+        if !status.success() {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+            return Err(BuildError::Make {
+                side,
+                command: argv.join(" "),
+                dir: root.to_path_buf(),
+                code: status.code().unwrap_or(-1),
+                log: log_path,
+                tail,
+            });
+        }
+        wrapper::read_records(&log_dir)
+    }
+
+    /// Identifies the original tree's state: file names, sizes, times and link
+    /// targets, plus everything that changes how it is built.
+    fn cache_key(&self) -> Result<String, BuildError> {
+        let mut h = Sha256::new();
+        h.update(b"xsplice-build base v1\0");
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        for part in [
+            &self.tree.command,
+            &self.tree.args,
+            &self.tree.exclude,
+            &self.shim_names(),
+            &self.input.compiler.argv(),
+        ] {
+            h.update(part.join("\x01").as_bytes());
+            h.update([0]);
+        }
+        for (k, v) in self.build_env() {
+            h.update(k.as_bytes());
+            h.update(v.as_encoded_bytes());
+            h.update([0]);
+        }
+        for e in fscopy::list_tree(self.orig, &self.tree.exclude)? {
+            let p = self.orig.join(&e.rel);
+            h.update(e.rel.as_os_str().as_encoded_bytes());
+            h.update([0, e.kind as u8]);
+            let m = std::fs::symlink_metadata(&p).map_err(|err| BuildError::io(&p, err))?;
+            if e.kind == EntryKind::Symlink {
+                let t = std::fs::read_link(&p).map_err(|err| BuildError::io(&p, err))?;
+                h.update(t.as_os_str().as_encoded_bytes());
+            } else if e.kind == EntryKind::File {
+                use std::os::unix::fs::MetadataExt;
+                h.update(m.len().to_le_bytes());
+                h.update(m.mtime().to_le_bytes());
+                h.update(m.mtime_nsec().to_le_bytes());
+                h.update(m.mode().to_le_bytes());
+            }
+        }
+        Ok(hex::encode(&h.finalize()[..16]))
+    }
+
+    /// Step 1: the base copy at `base`.
+    fn prepare_base(
+        &self,
+        base: &Path,
+        shim_dir: &Path,
+    ) -> Result<(BaseSource, Vec<String>), BuildError> {
+        let exclude = &self.tree.exclude;
+        let Some(cache_dir) = &self.input.cache_dir else {
+            fscopy::copy_tree(self.orig, base, exclude, self.progress)?;
+            let recs = self.run_make("orig", base, shim_dir)?;
+            return Ok((BaseSource::Copied, record_names(&recs, base)));
+        };
+        let key = self.cache_key()?;
+        let entry = cache_dir.join(&key);
+        if entry.join("complete").exists() {
+            fscopy::copy_tree(&entry.join("tree"), base, &[], self.progress)?;
+            return Ok((BaseSource::Cache, Vec::new()));
+        }
+        fscopy::copy_tree(self.orig, base, exclude, self.progress)?;
+        let recs = self.run_make("orig", base, shim_dir)?;
+        let tmp = cache_dir.join(format!(".{key}.{}", std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| BuildError::io(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| BuildError::io(&tmp, e))?;
+        fscopy::copy_tree(base, &tmp.join("tree"), &[], self.progress)?;
+        let stamp = tmp.join("complete");
+        std::fs::write(&stamp, b"").map_err(|e| BuildError::io(&stamp, e))?;
+        if std::fs::rename(&tmp, &entry).is_err() {
+            // Another run filled the entry first; ours is not needed.
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        Ok((BaseSource::Copied, record_names(&recs, base)))
+    }
+
+    /// Runs the whole tree phase.
+    pub fn run(&self) -> Result<TreeOutcome, BuildError> {
+        let shim_dir = self.work.join("shim");
+        self.make_shims(&shim_dir)?;
+        let base = self.work.join("orig");
+        let patched = self.work.join("patched");
+        let (base_source, base_compiled) = self.prepare_base(&base, &shim_dir)?;
+
+        let changes = fscopy::diff_trees(self.orig, self.patched, &self.tree.exclude)?;
+        let changed_files: Vec<String> = changes.iter().map(|c| rel_string(&c.rel)).collect();
+        let stats = fscopy::copy_tree(&base, &patched, &[], self.progress)?;
+        if changes.is_empty() {
+            return Ok(TreeOutcome {
+                pairs: Vec::new(),
+                summary: TreeSummary {
+                    base: base_source,
+                    base_compiled,
+                    changed_files,
+                    rebuilt: Vec::new(),
+                },
+            });
+        }
+        fscopy::apply_changes(self.patched, &patched, &changes, stats.newest)?;
+        let records = self.run_make("patched", &patched, &shim_dir)?;
+        let rebuilt = record_names(&records, &patched);
+
+        self.progress
+            .phase("compile original", records.len() as u64);
+        let pairs: Result<Vec<ObjectPair>, BuildError> = records
+            .par_iter()
+            .map(|r| {
+                let p = self.pair_for(r, &base, &patched);
+                self.progress.advance(1);
+                p
+            })
+            .collect();
+        self.progress.finish();
+        let mut pairs = pairs?;
+        pairs.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(TreeOutcome {
+            pairs,
+            summary: TreeSummary {
+                base: base_source,
+                base_compiled,
+                changed_files,
+                rebuilt,
+            },
+        })
+    }
+
+    /// Step 3 for one recorded compile: the same command in the base copy.
+    fn pair_for(
+        &self,
+        r: &CompileRecord,
+        base: &Path,
+        patched: &Path,
+    ) -> Result<ObjectPair, BuildError> {
+        let rel_cwd = r
+            .cwd
+            .strip_prefix(patched)
+            .map_err(|_| BuildError::OutsideTree {
+                path: patched.to_path_buf(),
+                object: r.cwd.join(&r.output).display().to_string(),
+            })?;
+        let patched_obj = r.cwd.join(&r.output);
+        let rel_obj = patched_obj
+            .strip_prefix(patched)
+            .map_err(|_| BuildError::OutsideTree {
+                path: patched.to_path_buf(),
+                object: patched_obj.display().to_string(),
+            })?
+            .to_path_buf();
+        let name = rel_string(&rel_obj);
+        let patched_bytes =
+            std::fs::read(&patched_obj).map_err(|e| BuildError::io(&patched_obj, e))?;
+
+        let from = patched.display().to_string();
+        let to = base.display().to_string();
+        let args: Vec<String> = r.args.iter().map(|a| a.replace(&from, &to)).collect();
+        let cwd = base.join(rel_cwd);
+        let source = r.source.replace(&from, &to);
+        if !cwd.join(&source).exists() {
+            // A translation unit the patch adds.
+            return Ok(ObjectPair {
+                name,
+                orig: None,
+                patched: Some(patched_bytes),
+            });
+        }
+        let mut cmd = match r.launcher.split_first() {
+            Some((l, rest)) => {
+                let mut c = Command::new(l);
+                c.args(rest).arg(&r.compiler);
+                c
+            }
+            None => Command::new(&r.compiler),
+        };
+        cmd.args(inject_flags(&args, base))
+            .current_dir(&cwd)
+            .stdin(Stdio::null())
+            .envs(self.build_env());
+        for v in MAKE_VARS {
+            cmd.env_remove(v);
+        }
+        let out = cmd.output().map_err(|source| BuildError::Spawn {
+            program: r.compiler.display().to_string(),
+            source,
+        })?;
+        if !out.status.success() {
+            return Err(BuildError::Compile {
+                side: "original",
+                source_file: r.source.clone(),
+                dir: cwd,
+                code: out.status.code().unwrap_or(-1),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        let orig_obj = base.join(&rel_obj);
+        let orig_bytes = std::fs::read(&orig_obj).map_err(|e| BuildError::io(&orig_obj, e))?;
+        Ok(ObjectPair {
+            name,
+            orig: Some(orig_bytes),
+            patched: Some(patched_bytes),
+        })
+    }
+}
+
+/// Object paths of compile records, relative to `root`, sorted.
+fn record_names(records: &[CompileRecord], root: &Path) -> Vec<String> {
+    let mut v: Vec<String> = records
+        .iter()
+        .map(|r| {
+            let p = r.cwd.join(&r.output);
+            match p.strip_prefix(root) {
+                Ok(rel) => rel_string(rel),
+                Err(_) => p.display().to_string(),
+            }
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Absolute form of a path (without resolving links), for paths given by users.
+pub fn absolute(p: &Path) -> Result<PathBuf, BuildError> {
+    std::path::absolute(p).map_err(|e| BuildError::io(p, e))
+}

@@ -1,0 +1,241 @@
+//! The tree input layer on its own: which objects get rebuilt, flag injection,
+//! launchers, the cache, and that the user's trees are left alone.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use xsplice_build::compiler::CompilerSpec;
+use xsplice_build::config::InputConfig;
+use xsplice_build::inputs::{InputSummary, collect};
+use xsplice_build::tree::BaseSource;
+use xsplice_build::{NoProgress, ObjectPair};
+
+fn input(orig: &Path, patched: &Path, cc: &str) -> InputConfig {
+    InputConfig {
+        orig: vec![orig.to_path_buf()],
+        patched: vec![patched.to_path_buf()],
+        tree_config_file: None,
+        compiler: CompilerSpec::parse(cc).unwrap(),
+        compiler_given: false,
+        cflags: Vec::new(),
+        jobs: 2,
+        cache_dir: None,
+        wrapper_exe: wrapper_exe(),
+    }
+}
+
+/// A built original tree (as the user has it) and a patched source tree.
+fn example_trees(tmp: &Path, patch: &str) -> (PathBuf, PathBuf) {
+    let a = tmp.join("a");
+    let b = tmp.join("b");
+    copy_sources(&example_src(), &a);
+    copy_sources(&example_src(), &b);
+    run_make(&a, &[]);
+    apply_patch(&b, &patch_file(patch));
+    (a, b)
+}
+
+fn tree_summary(s: &InputSummary) -> &xsplice_build::tree::TreeSummary {
+    match s {
+        InputSummary::Tree(t) => t,
+        other => panic!("expected a tree summary, got {other:?}"),
+    }
+}
+
+fn names(pairs: &[ObjectPair]) -> Vec<&str> {
+    pairs.iter().map(|p| p.name.as_str()).collect()
+}
+
+#[test]
+fn c_file_change_rebuilds_one_object_with_function_sections() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = example_trees(tmp.path(), "xsa125-fix");
+    let before = snapshot(&a);
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let got = collect(&input(&a, &b, "gcc"), &work, &NoProgress).unwrap();
+    let t = tree_summary(&got.summary);
+    assert_eq!(t.base, BaseSource::Copied);
+    assert!(
+        t.base_compiled.is_empty(),
+        "A was built: {:?}",
+        t.base_compiled
+    );
+    assert_eq!(t.changed_files, ["common/version.c"]);
+    assert_eq!(t.rebuilt, ["common/version.o"]);
+    assert_eq!(names(&got.pairs), ["common/version.o"]);
+    let pair = &got.pairs[0];
+    let orig = pair.orig.as_ref().unwrap();
+    let patched = pair.patched.as_ref().unwrap();
+    // The user's build had no per-function sections; both diffed objects do.
+    for obj in [orig, patched] {
+        let s = section_names(obj);
+        assert!(s.contains(&".text.do_xen_version".to_string()), "{s:?}");
+        assert!(s.contains(&".text.check_args".to_string()), "{s:?}");
+        assert!(s.contains(&".rodata.hv_compiler".to_string()), "{s:?}");
+    }
+    assert!(
+        !section_names(&std::fs::read(a.join("common/version.o")).unwrap())
+            .contains(&".text.do_xen_version".to_string())
+    );
+    // The fix changes do_xen_version and nothing else in the file's code.
+    assert_ne!(
+        section_bytes(orig, ".text.do_xen_version"),
+        section_bytes(patched, ".text.do_xen_version")
+    );
+    assert_eq!(
+        section_bytes(orig, ".text.check_args"),
+        section_bytes(patched, ".text.check_args")
+    );
+    // The work copies are mapped to `.`: no scratch path in either object.
+    let scratch = work.display().to_string();
+    for obj in [orig, patched] {
+        assert!(
+            !obj.windows(scratch.len()).any(|w| w == scratch.as_bytes()),
+            "scratch path leaked into an object"
+        );
+    }
+    assert_eq!(before, snapshot(&a), "the original tree was modified");
+}
+
+#[test]
+fn header_change_rebuilds_every_includer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = example_trees(tmp.path(), "struct-layout-change");
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let got = collect(&input(&a, &b, "gcc"), &work, &NoProgress).unwrap();
+    let t = tree_summary(&got.summary);
+    assert_eq!(t.changed_files, ["include/hv/sched.h"]);
+    // Exactly the files that include <hv/sched.h>.
+    let mut includers = Vec::new();
+    for dir in ["arch", "common", "lib"] {
+        for e in std::fs::read_dir(a.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "c")
+                && std::fs::read_to_string(&p)
+                    .unwrap()
+                    .contains("#include <hv/sched.h>")
+            {
+                includers
+                    .push(format!("{dir}/{}", p.file_stem().unwrap().to_str().unwrap()) + ".o");
+            }
+        }
+    }
+    includers.sort();
+    assert_eq!(includers.len(), 4);
+    assert_eq!(t.rebuilt, includers);
+    assert_eq!(names(&got.pairs), includers);
+    assert!(
+        got.pairs
+            .iter()
+            .all(|p| p.orig.is_some() && p.patched.is_some())
+    );
+}
+
+#[test]
+fn unbuilt_original_is_built_once_then_cached() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    copy_sources(&example_src(), &a);
+    copy_sources(&example_src(), &b);
+    apply_patch(&b, &patch_file("xsa132-fix"));
+    let cache = tmp.path().join("cache");
+    let mut cfg = input(&a, &b, "gcc");
+    cfg.cache_dir = Some(cache.clone());
+
+    let work1 = tmp.path().join("w1");
+    std::fs::create_dir(&work1).unwrap();
+    let first = collect(&cfg, &work1, &NoProgress).unwrap();
+    let t1 = tree_summary(&first.summary);
+    assert_eq!(t1.base, BaseSource::Copied);
+    assert_eq!(t1.base_compiled.len(), 10, "{:?}", t1.base_compiled);
+    assert_eq!(t1.rebuilt, ["arch/arch_domctl.o"]);
+
+    let work2 = tmp.path().join("w2");
+    std::fs::create_dir(&work2).unwrap();
+    let second = collect(&cfg, &work2, &NoProgress).unwrap();
+    let t2 = tree_summary(&second.summary);
+    assert_eq!(t2.base, BaseSource::Cache);
+    assert!(t2.base_compiled.is_empty());
+    assert_eq!(t2.rebuilt, ["arch/arch_domctl.o"]);
+    // Same objects, byte for byte, from different scratch directories.
+    assert_eq!(first.pairs, second.pairs);
+
+    // Touching the original tree invalidates the cache entry.
+    let f = a.join("common/domain.c");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, text + "\n").unwrap();
+    let work3 = tmp.path().join("w3");
+    std::fs::create_dir(&work3).unwrap();
+    let third = collect(&cfg, &work3, &NoProgress).unwrap();
+    assert_eq!(tree_summary(&third.summary).base, BaseSource::Copied);
+}
+
+#[test]
+fn launcher_runs_every_wrapped_compile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = example_trees(tmp.path(), "new-helper");
+    let log = tmp.path().join("launcher.log");
+    let launcher = fake_launcher(tmp.path(), &log);
+    let mut cfg = input(&a, &b, &format!("{} gcc", launcher.display()));
+    cfg.compiler_given = true;
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let got = collect(&cfg, &work, &NoProgress).unwrap();
+    assert_eq!(names(&got.pairs), ["common/domctl.o"]);
+    assert!(got.pairs[0].orig.is_some());
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = calls.lines().collect();
+    // One call for the patched build's compile, one for the original's recompile.
+    assert_eq!(lines.len(), 2, "{calls}");
+    for l in &lines {
+        // The tree calls `cc`: the launcher gets the real one, not the shim.
+        let first = l.split_whitespace().next().unwrap();
+        assert!(first.ends_with("/cc") && !first.contains("shim"), "{l}");
+        assert!(l.contains("-c common/domctl.c"), "{l}");
+        assert!(l.contains("-ffunction-sections -fdata-sections"), "{l}");
+        assert!(l.contains("-ffile-prefix-map="), "{l}");
+    }
+}
+
+#[test]
+fn no_change_builds_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    copy_sources(&example_src(), &a);
+    copy_sources(&example_src(), &b);
+    run_make(&a, &[]);
+    // The patched tree was built too: its products are not changes.
+    run_make(&b, &[]);
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let got = collect(&input(&a, &b, "gcc"), &work, &NoProgress).unwrap();
+    let t = tree_summary(&got.summary);
+    assert!(t.changed_files.is_empty(), "{:?}", t.changed_files);
+    assert!(got.pairs.is_empty());
+}
+
+#[test]
+fn failing_build_names_the_side_and_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = example_trees(tmp.path(), "xsa125-fix");
+    let f = b.join("common/version.c");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, text.replace("return -ENOSYS;", "return -ENOSYS")).unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let e = collect(&input(&a, &b, "gcc"), &work, &NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("building the patched tree failed: `make -j2`"),
+        "{e}"
+    );
+    assert!(e.contains("make-patched.log"), "{e}");
+    assert!(e.contains("version.c"), "{e}");
+}
