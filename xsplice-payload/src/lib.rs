@@ -5,8 +5,12 @@
 //! - [`arch`]: machine details behind the [`arch::Arch`] trait.
 
 pub mod arch;
+pub mod fixtures;
 pub mod layout;
 pub mod model;
+pub mod mutate;
+pub mod read;
+pub mod write;
 
 pub use arch::{Arch, Machine};
 pub use model::*;

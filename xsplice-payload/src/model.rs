@@ -88,7 +88,7 @@ impl Howto {
     pub const fn trampoline() -> Howto {
         Howto {
             howto: XSPLICE_HOWTO_RELOC_PATCH,
-            flag: XSPLICE_HOWTO_FLAG_PC_REL | XSPLICE_HOWTO_FLAG_SIGN,
+            flag: XSPLICE_HOWTO_FLAG_PC_REL,
             size: 4,
             r_shift: 0,
             mask: u64::MAX,
@@ -350,6 +350,9 @@ impl Payload {
             self.validate_entry(&format!("new[{i}]"), e, false)?;
         }
         if let Some(old) = &self.old {
+            if old.is_empty() {
+                return Err(bad("old", "present but empty: omit it instead"));
+            }
             for (i, e) in old.iter().enumerate() {
                 let at = format!("old[{i}]");
                 self.validate_entry(&at, e, true)?;
