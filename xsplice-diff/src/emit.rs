@@ -1,0 +1,270 @@
+//! Phase 6: the payload model from the closure.
+//!
+//! One content section per carried item (`.text.<name>`, `.rodata.<name>`,
+//! `.data.<name>`, `.bss.<name>`, or the anonymous section's own name), one string
+//! section for every carried string, one symbol per carried symbol (local, except new
+//! globals), one undefined symbol per image name used. Per patch site one `Entry`:
+//! a trampoline (`RELOC_TEXT`, howto `RELOC_PATCH|PC_REL`) from the old function to
+//! the new code; with `old_code`, the old function's bytes from the image as an
+//! `INLINE_TEXT`/`MATCH_EXACT` check.
+
+use std::collections::BTreeMap;
+
+use xsplice_payload::layout::*;
+use xsplice_payload::{
+    ContentKind, ContentRef, ContentSection, Entry, Howto, Patch, PatchSymbol, Payload, Reloc,
+    RelocInfo, RelocTarget, SectionInfo, Symbol, SymbolDef, SymbolKind,
+};
+
+use crate::closure::{Closure, Dest};
+use crate::image::ImageView;
+use crate::object::SymKind;
+
+/// What the caller decides about the payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmitOptions {
+    /// Payload name (1..=40 bytes).
+    pub name: String,
+    /// Build-ids of payloads that must be applied first.
+    pub depends: Vec<Vec<u8>>,
+    /// Also record the old functions' bytes (`xsplice.old`).
+    pub old_code: bool,
+}
+
+/// Why an old function's bytes could not be recorded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read the {size} bytes of {name} at {addr:#x} from the image (not file-backed)")]
+pub struct OldCodeError {
+    pub name: String,
+    pub addr: u64,
+    pub size: u64,
+}
+
+pub fn emit(
+    closure: &Closure,
+    image: &dyn ImageView,
+    opts: &EmitOptions,
+) -> Result<Payload, OldCodeError> {
+    let mut names = Names::default();
+    let mut sections: Vec<ContentSection> = Vec::new();
+    let mut symbols: Vec<Symbol> = Vec::new();
+    let mut item_symbol: Vec<Option<usize>> = Vec::new();
+
+    for item in &closure.items {
+        let base = match (item.sym_kind, item.kind) {
+            (None, _) => item.name.clone(),
+            (_, ContentKind::Text) => format!(".text.{}", item.name),
+            (_, ContentKind::Data) => format!(".data.{}", item.name),
+            (_, ContentKind::Bss) => format!(".bss.{}", item.name),
+            (_, _) => format!(".rodata.{}", item.name),
+        };
+        let mut sec = ContentSection::with_data(
+            &names.unique(&base),
+            item.kind,
+            item.align,
+            item.data.clone(),
+        );
+        sec.size = item.size;
+        sections.push(sec);
+        let sym = item.sym_kind.map(|k| {
+            symbols.push(Symbol {
+                name: item.name.clone(),
+                kind: match k {
+                    SymKind::Func => SymbolKind::Func,
+                    SymKind::Object => SymbolKind::Object,
+                    _ => SymbolKind::NoType,
+                },
+                global: item.global,
+                definition: Some(SymbolDef {
+                    section: sections.len() - 1,
+                    offset: 0,
+                    size: item.size,
+                }),
+            });
+            symbols.len() - 1
+        });
+        item_symbol.push(sym);
+    }
+
+    // Strings, in first-use order.
+    let mut strings: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    let mut str_data: Vec<u8> = Vec::new();
+    for item in &closure.items {
+        for r in &item.relocs {
+            if let Dest::Str(s) = &r.dest {
+                if !strings.contains_key(s) {
+                    strings.insert(s.clone(), str_data.len() as u64);
+                    str_data.extend_from_slice(s);
+                    str_data.push(0);
+                }
+            }
+        }
+    }
+    let str_section = (!str_data.is_empty()).then(|| {
+        sections.push(ContentSection::with_data(
+            &names.unique(".rodata.str1.1"),
+            ContentKind::Strings,
+            1,
+            str_data,
+        ));
+        sections.len() - 1
+    });
+
+    // Undefined symbols, in first-use order.
+    let mut undefined: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, item) in closure.items.iter().enumerate() {
+        let mut relocs = Vec::with_capacity(item.relocs.len());
+        for r in &item.relocs {
+            let (target, addend) = match &r.dest {
+                Dest::Item(j) => match item_symbol[*j] {
+                    Some(s) => (RelocTarget::Symbol(s), r.addend),
+                    None => (RelocTarget::Section(*j), r.addend),
+                },
+                Dest::Str(s) => {
+                    let off = strings[s] as i64;
+                    (
+                        RelocTarget::Section(str_section.expect("strings exist")),
+                        off.wrapping_add(r.addend),
+                    )
+                }
+                Dest::Image(name) => {
+                    let idx = *undefined.entry(name.clone()).or_insert_with(|| {
+                        symbols.push(Symbol {
+                            name: name.clone(),
+                            kind: SymbolKind::NoType,
+                            global: true,
+                            definition: None,
+                        });
+                        symbols.len() - 1
+                    });
+                    (RelocTarget::Symbol(idx), r.addend)
+                }
+            };
+            relocs.push(Reloc {
+                offset: r.offset,
+                r_type: r.r_type,
+                target,
+                addend,
+            });
+        }
+        sections[i].relocs = relocs;
+    }
+
+    let arch = image.machine().arch();
+    let mut new = Vec::new();
+    let mut old = Vec::new();
+    for site in &closure.sites {
+        let item = &closure.items[site.item];
+        let symbol = PatchSymbol {
+            name: site.image_name.clone(),
+            label: format!("{}+<0x0>", site.image_name),
+        };
+        new.push(Entry {
+            symbol: symbol.clone(),
+            section: SectionInfo {
+                address: site.addr,
+                size: site.size as u32,
+                flags: XSPLICE_SECTION_TEXT,
+            },
+            reloc: Some(RelocInfo {
+                addr: site.addr,
+                isns_target: 0,
+                isns_added: arch.trampoline_isns_added(),
+                howto: Howto::trampoline(),
+            }),
+            patch: Patch {
+                kind: XSPLICE_PATCH_RELOC_TEXT,
+                size: item.size as u32,
+                addr: 0,
+                content: ContentRef {
+                    section: site.item,
+                    offset: 0,
+                },
+            },
+        });
+        if opts.old_code {
+            let err = || OldCodeError {
+                name: site.image_name.clone(),
+                addr: site.addr,
+                size: site.size,
+            };
+            let bytes = image.read(site.addr, site.size).ok_or_else(err)?.to_vec();
+            let name = names.unique(&format!(
+                ".rodata.old.{}",
+                site.image_name.replace('#', ".")
+            ));
+            sections.push(ContentSection::with_data(
+                &name,
+                ContentKind::ReadOnly,
+                1,
+                bytes,
+            ));
+            old.push(Entry {
+                symbol,
+                section: SectionInfo {
+                    address: site.addr,
+                    size: site.size as u32,
+                    flags: XSPLICE_SECTION_TEXT
+                        | XSPLICE_SECTION_TEXT_INLINE
+                        | XSPLICE_SECTION_MATCH_EXACT,
+                },
+                reloc: None,
+                patch: Patch {
+                    kind: XSPLICE_PATCH_INLINE_TEXT,
+                    size: site.size as u32,
+                    addr: 0,
+                    content: ContentRef {
+                        section: sections.len() - 1,
+                        offset: 0,
+                    },
+                },
+            });
+        }
+    }
+
+    // ELF symbol tables list locals first: use that order so the model is the one a
+    // reader gets back from the written file.
+    let mut order: Vec<usize> = (0..symbols.len()).collect();
+    order.sort_by_key(|&i| symbols[i].global);
+    let mut new_index = vec![0; symbols.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old] = new;
+    }
+    let symbols: Vec<Symbol> = order.iter().map(|&i| symbols[i].clone()).collect();
+    for s in &mut sections {
+        for r in &mut s.relocs {
+            if let RelocTarget::Symbol(i) = r.target {
+                r.target = RelocTarget::Symbol(new_index[i]);
+            }
+        }
+    }
+
+    Ok(Payload {
+        machine: image.machine(),
+        name: opts.name.clone(),
+        target_build_id: image.build_id().to_vec(),
+        depends: opts.depends.clone(),
+        new,
+        old: opts.old_code.then_some(old),
+        sections,
+        symbols,
+    })
+}
+
+/// Section names made unique by a numeric suffix, deterministically.
+#[derive(Default)]
+struct Names {
+    used: std::collections::BTreeSet<String>,
+}
+
+impl Names {
+    fn unique(&mut self, base: &str) -> String {
+        let mut name = base.to_string();
+        let mut k = 0;
+        while !self.used.insert(name.clone()) {
+            k += 1;
+            name = format!("{base}.{k}");
+        }
+        name
+    }
+}

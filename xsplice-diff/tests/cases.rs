@@ -1,0 +1,329 @@
+//! Source-directive test cases: every `tests/cases/*.c` is one patch.
+//!
+//! Case file format:
+//! - `//#File: dir/name.c` starts a new source file (the first one defaults to
+//!   `<case>.c`); each file is compiled from its own directory by its base name, so
+//!   its `STT_FILE` is the base name, as in a recursive make.
+//! - `//- text` lines exist only in the original, `//+ text` only in the patched build.
+//! - `//#Cflags: ...` adds compiler flags.
+//! - `//#Expect<What>: args` lines are checked against the outcome (see `check`).
+//!
+//! Each case is compiled with gcc in a temporary directory; the original objects are
+//! linked (`-nostdlib -static`, with a build-id) into the image the payload targets.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use xsplice_diff::{DiffOptions, DiffOutcome, ObjectPair, diff_objects};
+
+struct Case {
+    files: Vec<(String, String, String)>, // path, orig source, patched source
+    cflags: Vec<String>,
+    expects: Vec<(String, String)>,
+}
+
+fn parse_case(name: &str, text: &str) -> Case {
+    let mut files: Vec<(String, String, String)> = Vec::new();
+    let mut cflags = Vec::new();
+    let mut expects = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("//#") {
+            let (key, val) = rest.split_once(':').unwrap_or((rest, ""));
+            let val = val.trim().to_string();
+            match key {
+                "File" => files.push((val, String::new(), String::new())),
+                "Cflags" => cflags.extend(val.split_whitespace().map(str::to_string)),
+                k if k.starts_with("Expect") => expects.push((k.to_string(), val)),
+                other => panic!("{name}: unknown directive {other}"),
+            }
+            if key == "File" {
+                continue;
+            }
+        }
+        if files.is_empty() {
+            files.push((format!("{name}.c"), String::new(), String::new()));
+        }
+        let f = files.last_mut().unwrap();
+        if let Some(o) = line.strip_prefix("//-") {
+            f.1.push_str(o);
+            f.1.push('\n');
+        } else if let Some(p) = line.strip_prefix("//+") {
+            f.2.push_str(p);
+            f.2.push('\n');
+        } else {
+            for s in [&mut f.1, &mut f.2] {
+                s.push_str(line);
+                s.push('\n');
+            }
+        }
+    }
+    Case {
+        files,
+        cflags,
+        expects,
+    }
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Compiles every file of one build; returns (relative object path, bytes).
+fn build(root: &Path, case: &Case, patched: bool) -> Vec<(String, Vec<u8>)> {
+    let mut objs = Vec::new();
+    for (path, o, p) in &case.files {
+        let src = root.join(path);
+        std::fs::create_dir_all(src.parent().unwrap()).unwrap();
+        std::fs::write(&src, if patched { p } else { o }).unwrap();
+        let dir = src.parent().unwrap();
+        let base = src.file_name().unwrap().to_str().unwrap();
+        let obj = base.replace(".c", ".o");
+        run(Command::new("gcc")
+            .current_dir(dir)
+            .args([
+                "-c",
+                "-O2",
+                "-ffunction-sections",
+                "-fdata-sections",
+                "-g",
+                "-fvisibility=hidden",
+            ])
+            .arg(format!("-ffile-prefix-map={}=.", dir.display()))
+            .args(&case.cflags)
+            .args([base, "-o", &obj]));
+        let rel = path.replace(".c", ".o");
+        objs.push((rel, std::fs::read(dir.join(&obj)).unwrap()));
+    }
+    objs
+}
+
+fn link_image(root: &Path, objs: &[(String, Vec<u8>)]) -> PathBuf {
+    let out = root.join("image.elf");
+    let mut cmd = Command::new("gcc");
+    cmd.current_dir(root)
+        .args(["-nostdlib", "-static", "-Wl,--build-id", "-Wl,-e,0", "-o"])
+        .arg(&out);
+    for (rel, _) in objs {
+        cmd.arg(rel);
+    }
+    run(&mut cmd);
+    out
+}
+
+/// Compiles and diffs one case.
+fn outcome(name: &str) -> (Case, DiffOutcome, xsplice_image::Image) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases")
+        .join(format!("{name}.c"));
+    let case = parse_case(name, &std::fs::read_to_string(&path).unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("orig"), tmp.path().join("patched"));
+    let orig = build(&a, &case, false);
+    let patched = build(&b, &case, true);
+    let image = xsplice_image::Image::from_path(&link_image(&a, &orig)).unwrap();
+    let pairs: Vec<ObjectPair> = orig
+        .into_iter()
+        .zip(patched)
+        .map(|((n, o), (_, p))| ObjectPair {
+            name: n,
+            orig: Some(o),
+            patched: Some(p),
+        })
+        .collect();
+    let opts = DiffOptions {
+        name: name.chars().take(40).collect(),
+        depends: Vec::new(),
+        old_code: true,
+    };
+    let out = diff_objects(&pairs, &image, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+    (case, out, image)
+}
+
+/// `*` matches any run of characters (`struct*dev`, `count.*`).
+fn glob(pattern: &str, s: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == s,
+        Some((head, rest)) => {
+            let Some(tail) = s.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len()).any(|i| tail.is_char_boundary(i) && glob(rest, &tail[i..]))
+        }
+    }
+}
+
+fn check_case(name: &str) {
+    let (case, out, image) = outcome(name);
+    let report = out.report();
+    let text = report.to_text();
+    let json = serde_json::to_string_pretty(report).unwrap();
+    let ctx = format!("case {name}\n--- report ---\n{text}\n--- json ---\n{json}");
+    let sym_state = |n: &str| -> Vec<&str> {
+        report
+            .objects
+            .iter()
+            .flat_map(|o| &o.symbols)
+            .filter(|s| glob(n, &s.name))
+            .map(|s| s.state)
+            .collect()
+    };
+    let payload = match &out {
+        DiffOutcome::Payload { payload, .. } => Some(payload),
+        _ => None,
+    };
+    if std::env::var_os("XSPLICE_DIFF_DUMP").is_some() {
+        println!("{ctx}\n--- payload ---\n{payload:#?}");
+    }
+    for (key, val) in &case.expects {
+        let args: Vec<&str> = val.split_whitespace().collect();
+        match key.as_str() {
+            "ExpectOutcome" => {
+                let got = match out {
+                    DiffOutcome::Payload { .. } => "payload",
+                    DiffOutcome::NoChange(_) => "nochange",
+                    DiffOutcome::Refused(_) => "refused",
+                };
+                assert_eq!(got, val, "{ctx}");
+            }
+            "ExpectChanged" | "ExpectNew" | "ExpectSame" => {
+                let want = &key["Expect".len()..].to_lowercase();
+                for a in &args {
+                    let st = sym_state(a);
+                    assert!(
+                        !st.is_empty() && st.iter().all(|s| s == want),
+                        "{a}: want {want}, got {st:?}\n{ctx}"
+                    );
+                }
+            }
+            "ExpectPatched" => {
+                let got: Vec<&str> = report.patched.iter().map(|p| p.function.as_str()).collect();
+                let want: Vec<&str> = args.clone();
+                assert_eq!(got, want, "patched functions\n{ctx}");
+                let p = payload.expect("a payload");
+                for (e, w) in p.new.iter().zip(&want) {
+                    assert_eq!(&e.symbol.name, w);
+                    assert_eq!(e.symbol.label, format!("{w}+<0x0>"));
+                    let sym = image.lookup(w).unwrap();
+                    assert_eq!(
+                        (e.section.address, u64::from(e.section.size)),
+                        (sym.addr, sym.size),
+                        "{w} address/size"
+                    );
+                    // The old-code check carries the image's bytes of the old function.
+                    let old = p
+                        .old
+                        .as_ref()
+                        .unwrap()
+                        .iter()
+                        .find(|o| &o.symbol.name == w)
+                        .unwrap();
+                    let c = &p.sections[old.patch.content.section];
+                    assert_eq!(c.data, image.read(sym.addr, sym.size).unwrap());
+                }
+            }
+            "ExpectCarried" => {
+                for a in &args {
+                    assert!(
+                        report.carried.iter().any(|c| glob(a, &c.name)),
+                        "{a} not carried\n{ctx}"
+                    );
+                }
+            }
+            "ExpectNotCarried" => {
+                for a in &args {
+                    assert!(
+                        !report.carried.iter().any(|c| glob(a, &c.name)),
+                        "{a} carried\n{ctx}"
+                    );
+                }
+            }
+            "ExpectLineOnly" => {
+                for a in &args {
+                    assert!(
+                        report.line_only.iter().any(|l| glob(a, &l.symbol)),
+                        "{a} not line-only\n{ctx}"
+                    );
+                    assert_eq!(sym_state(a), ["same"], "{ctx}");
+                }
+            }
+            "ExpectString" => {
+                let want = val.trim_matches('"');
+                let p = payload.expect("a payload");
+                let found = p.sections.iter().any(|s| {
+                    s.kind == xsplice_payload::ContentKind::Strings
+                        && s.data.split(|&b| b == 0).any(|x| x == want.as_bytes())
+                });
+                assert!(found, "string {want:?} not in the payload\n{ctx}");
+            }
+            "ExpectUndefined" => {
+                let p = payload.expect("a payload");
+                for a in &args {
+                    assert!(
+                        p.symbols
+                            .iter()
+                            .any(|s| s.definition.is_none() && glob(a, &s.name)),
+                        "undefined {a} missing: {:?}\n{ctx}",
+                        p.symbols
+                            .iter()
+                            .filter(|s| s.definition.is_none())
+                            .map(|s| &s.name)
+                            .collect::<Vec<_>>()
+                    );
+                }
+            }
+            "ExpectRefusal" => {
+                let (kind, rest) = val.split_once(' ').unwrap_or((val.as_str(), ""));
+                let (subject, needle) = rest.split_once(' ').unwrap_or((rest, ""));
+                let hit = report.refusals.iter().any(|p| {
+                    format!("{:?}", p.kind) == kind
+                        && glob(subject, &p.subject)
+                        && (needle.is_empty() || glob(&format!("*{needle}*"), &p.to_string()))
+                });
+                assert!(hit, "refusal {val:?} missing\n{ctx}");
+            }
+            "ExpectRefusalCount" => assert_eq!(report.refusals.len().to_string(), *val, "{ctx}"),
+            "ExpectWarning" => assert!(
+                report.warnings.iter().any(|w| w.contains(val.as_str())),
+                "warning {val:?}\n{ctx}"
+            ),
+            other => panic!("{name}: unknown expectation {other}"),
+        }
+    }
+    if let Some(p) = payload {
+        // Emitted payloads write and read back unchanged.
+        let bytes =
+            xsplice_payload::write::to_bytes(p).unwrap_or_else(|e| panic!("{ctx}\nwrite: {e}"));
+        let back =
+            xsplice_payload::read::read(&bytes).unwrap_or_else(|e| panic!("{ctx}\nread: {e}"));
+        assert_eq!(&back.payload, p, "{ctx}");
+        assert_eq!(p.target_build_id, image.build_id());
+    }
+}
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => { $( #[test] fn $name() { check_case(stringify!($name)); } )* };
+}
+
+cases!(
+    changed_function,
+    clone_isra_cold,
+    new_function_string,
+    static_local_renamed,
+    func_strings,
+    jump_table,
+    line_shift,
+    changed_data,
+    init_code,
+    too_small,
+    too_small_endbr,
+    struct_layout,
+    ambiguous_local,
+    unsupported_reloc,
+);
