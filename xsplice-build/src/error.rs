@@ -41,6 +41,14 @@ pub enum BuildError {
         code: i32,
         stderr: String,
     },
+    #[error(transparent)]
+    Image(#[from] xsplice_image::ImageError),
+    #[error("--depends {path}: not a valid payload: {why}")]
+    Depends { path: PathBuf, why: String },
+    #[error(transparent)]
+    Diff(#[from] xsplice_diff::DiffError),
+    #[error("{path}: cannot encode the payload: {why}")]
+    Write { path: PathBuf, why: String },
     #[error("{path}: the tree's build wrote an object outside the tree ({object})")]
     OutsideTree { path: PathBuf, object: String },
 }

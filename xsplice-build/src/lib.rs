@@ -5,7 +5,7 @@
 //!    `make` ([`tree`], incremental, compiler wrapped by [`wrapper`]), by compiling C
 //!    files ([`cfiles`]) or by reading objects.
 //! 2. diff the pairs against the target image (the `xsplice-diff` crate).
-//! 3. write the payload atomically and the report ([`emit`]).
+//! 3. write the payload and the report atomically ([`run`]).
 
 pub mod cfiles;
 pub mod compiler;
@@ -14,6 +14,7 @@ pub mod error;
 pub mod fscopy;
 pub mod inputs;
 pub mod progress;
+pub mod run;
 pub mod tree;
 pub mod wrapper;
 
@@ -23,9 +24,4 @@ pub use progress::{NoProgress, Progress};
 /// The original and patched versions of one object, named by its path (relative to
 /// the tree root for trees, the file name otherwise). `None` when the object exists
 /// on one side only (a new or removed translation unit).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObjectPair {
-    pub name: String,
-    pub orig: Option<Vec<u8>>,
-    pub patched: Option<Vec<u8>>,
-}
+pub use xsplice_diff::ObjectPair;
