@@ -119,6 +119,29 @@ pub struct Invocation {
     pub output: Option<String>,
 }
 
+/// The make targets a compile names for its dependency output (`-MQ`/`-MT`): the
+/// object a build's rule finally produces when the compile writes a temporary file
+/// that a later step (objcopy, rename) turns into the real object.
+pub fn dependency_targets(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "-MQ" || a == "-MT" {
+            if let Some(v) = args.get(i + 1) {
+                out.push(v.clone());
+            }
+            i += 1;
+        } else if let Some(v) = a.strip_prefix("-MQ").or_else(|| a.strip_prefix("-MT")) {
+            if !v.is_empty() {
+                out.push(v.to_string());
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 /// Reads a compiler command line (without the program name).
 pub fn analyse(args: &[String]) -> Invocation {
     let mut compiles = false;
@@ -223,6 +246,13 @@ mod tests {
         assert_eq!(inv.output.as_deref(), Some("/dev/null"));
         let inv = analyse(&v("a.o b.o -o prog"));
         assert!(!inv.compiles);
+    }
+
+    #[test]
+    fn dependency_targets_found() {
+        let a = v("-c dm.c -o common/.dm.o.tmp -MQ common/dm.o -MTx.o");
+        assert_eq!(dependency_targets(&a), ["common/dm.o", "x.o"]);
+        assert!(dependency_targets(&v("-c a.c")).is_empty());
     }
 
     #[test]

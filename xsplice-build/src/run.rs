@@ -72,17 +72,20 @@ impl BuildReport {
     pub fn to_text(&self) -> String {
         let mut t = String::new();
         if let InputSummary::Tree(s) = &self.inputs {
+            let base = match s.base {
+                crate::tree::BaseSource::Cache => "original build taken from the cache".to_string(),
+                crate::tree::BaseSource::Copied if s.base_compiled.is_empty() => {
+                    "original build reused".to_string()
+                }
+                crate::tree::BaseSource::Copied => format!(
+                    "{} object(s) compiled to bring the original copy up to date",
+                    s.base_compiled.len()
+                ),
+            };
             t.push_str(&format!(
-                "tree: {} file(s) changed, {} object(s) rebuilt{}\n",
+                "tree: {} file(s) changed, {} object(s) rebuilt ({base})\n",
                 s.changed_files.len(),
                 s.rebuilt.len(),
-                match s.base {
-                    crate::tree::BaseSource::Cache => " (original build from cache)",
-                    crate::tree::BaseSource::Copied if !s.base_compiled.is_empty() => {
-                        " (original tree had to be built)"
-                    }
-                    crate::tree::BaseSource::Copied => " (original build reused)",
-                }
             ));
         }
         t.push_str(&self.diff.to_text());

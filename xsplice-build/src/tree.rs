@@ -8,8 +8,9 @@
 //!    stamped newer than everything; the tree's `make` then recompiles exactly the
 //!    translation units whose inputs changed, headers included (its own dependency
 //!    files). The wrapper records each compile.
-//! 3. *Original objects*: each recorded compile is run again in the base copy, with
-//!    the same command and flags, giving the original object to diff against.
+//! 3. *Original objects*: the objects the patched build produced are removed from
+//!    the base copy and the tree's `make` rebuilds them there, by the same rules
+//!    (post-processing steps such as objcopy included), giving the original objects.
 //!
 //! The user's trees are only read.
 
@@ -22,7 +23,6 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::compiler::inject_flags;
 use crate::config::{InputConfig, TreeConfig};
 use crate::fscopy::{self, EntryKind};
 use crate::progress::Progress;
@@ -59,6 +59,9 @@ pub struct TreeSummary {
     pub changed_files: Vec<String>,
     /// Objects the patched build recompiled; each is diffed.
     pub rebuilt: Vec<String>,
+    /// Objects the patched build compiled and then deleted itself (intermediate
+    /// steps such as generated symbol tables); not diffed.
+    pub transient: Vec<String>,
 }
 
 /// The result of the tree phase.
@@ -296,112 +299,130 @@ impl TreeJob<'_> {
                     base_compiled,
                     changed_files,
                     rebuilt: Vec::new(),
+                    transient: Vec::new(),
                 },
             });
         }
         fscopy::apply_changes(self.patched, &patched, &changes, stats.newest)?;
-        let records = self.run_make("patched", &patched, &shim_dir)?;
-        let rebuilt = record_names(&records, &patched);
+        let all = self.run_make("patched", &patched, &shim_dir)?;
+        let mut finals: Vec<(PathBuf, &CompileRecord)> = Vec::new();
+        let mut gone = Vec::new();
+        for r in &all {
+            match final_object(r, &patched)? {
+                Some(rel) => finals.push((rel, r)),
+                None => gone.push(r.clone()),
+            }
+        }
+        finals.sort_by(|a, b| a.0.cmp(&b.0));
+        finals.dedup_by(|a, b| a.0 == b.0);
+        let rebuilt: Vec<String> = finals.iter().map(|(rel, _)| rel_string(rel)).collect();
+        let transient = record_names(&gone, &patched);
 
-        self.progress
-            .phase("compile original", records.len() as u64);
-        let pairs: Result<Vec<ObjectPair>, BuildError> = records
+        // Step 3: the same objects from the original sources, by the tree's own rules.
+        for (rel, _) in &finals {
+            let p = base.join(rel);
+            if p.exists() {
+                std::fs::remove_file(&p).map_err(|e| BuildError::io(&p, e))?;
+            }
+        }
+        if !finals.is_empty() {
+            self.run_make("orig-objects", &base, &shim_dir)?;
+        }
+        self.progress.phase("read objects", finals.len() as u64);
+        let pairs: Result<Vec<ObjectPair>, BuildError> = finals
             .par_iter()
-            .map(|r| {
-                let p = self.pair_for(r, &base, &patched);
+            .map(|(rel, r)| {
+                let p = self.read_pair(rel, r, &base, &patched);
                 self.progress.advance(1);
                 p
             })
             .collect();
         self.progress.finish();
-        let mut pairs = pairs?;
-        pairs.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(TreeOutcome {
-            pairs,
+            pairs: pairs?,
             summary: TreeSummary {
                 base: base_source,
                 base_compiled,
                 changed_files,
                 rebuilt,
+                transient,
             },
         })
     }
 
-    /// Step 3 for one recorded compile: the same command in the base copy.
-    fn pair_for(
+    /// Both versions of one rebuilt object.
+    fn read_pair(
         &self,
+        rel: &Path,
         r: &CompileRecord,
         base: &Path,
         patched: &Path,
     ) -> Result<ObjectPair, BuildError> {
-        let rel_cwd = r
-            .cwd
-            .strip_prefix(patched)
-            .map_err(|_| BuildError::OutsideTree {
-                path: patched.to_path_buf(),
-                object: r.cwd.join(&r.output).display().to_string(),
-            })?;
-        let patched_obj = r.cwd.join(&r.output);
-        let rel_obj = patched_obj
-            .strip_prefix(patched)
-            .map_err(|_| BuildError::OutsideTree {
-                path: patched.to_path_buf(),
-                object: patched_obj.display().to_string(),
-            })?
-            .to_path_buf();
-        let name = rel_string(&rel_obj);
-        let patched_bytes =
-            std::fs::read(&patched_obj).map_err(|e| BuildError::io(&patched_obj, e))?;
-
-        let from = patched.display().to_string();
-        let to = base.display().to_string();
-        let args: Vec<String> = r.args.iter().map(|a| a.replace(&from, &to)).collect();
-        let cwd = base.join(rel_cwd);
-        let source = r.source.replace(&from, &to);
-        if !cwd.join(&source).exists() {
-            // A translation unit the patch adds.
-            return Ok(ObjectPair {
-                name,
-                orig: None,
-                patched: Some(patched_bytes),
-            });
-        }
-        let mut cmd = match r.launcher.split_first() {
-            Some((l, rest)) => {
-                let mut c = Command::new(l);
-                c.args(rest).arg(&r.compiler);
-                c
+        let p = patched.join(rel);
+        let patched_bytes = std::fs::read(&p).map_err(|e| BuildError::io(&p, e))?;
+        let o = base.join(rel);
+        let orig = if o.is_file() {
+            Some(std::fs::read(&o).map_err(|e| BuildError::io(&o, e))?)
+        } else {
+            let from = patched.display().to_string();
+            let to = base.display().to_string();
+            let rel_cwd = r.cwd.strip_prefix(patched).unwrap_or(Path::new(""));
+            let source = base.join(rel_cwd).join(r.source.replace(&from, &to));
+            if source.exists() {
+                return Err(BuildError::Usage {
+                    what: format!(
+                        "{}: the original tree's build did not rebuild this object after it was removed (its source {} exists)",
+                        o.display(),
+                        source.display()
+                    ),
+                });
             }
-            None => Command::new(&r.compiler),
+            None // a translation unit the patch adds
         };
-        cmd.args(inject_flags(&args, base))
-            .current_dir(&cwd)
-            .stdin(Stdio::null())
-            .envs(self.build_env());
-        for v in MAKE_VARS {
-            cmd.env_remove(v);
-        }
-        let out = cmd.output().map_err(|source| BuildError::Spawn {
-            program: r.compiler.display().to_string(),
-            source,
-        })?;
-        if !out.status.success() {
-            return Err(BuildError::Compile {
-                side: "original",
-                source_file: r.source.clone(),
-                dir: cwd,
-                code: out.status.code().unwrap_or(-1),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            });
-        }
-        let orig_obj = base.join(&rel_obj);
-        let orig_bytes = std::fs::read(&orig_obj).map_err(|e| BuildError::io(&orig_obj, e))?;
         Ok(ObjectPair {
-            name,
-            orig: Some(orig_bytes),
+            name: rel_string(rel),
+            orig,
             patched: Some(patched_bytes),
         })
     }
+}
+
+/// Lexically normalised path (`a/./b/../c` → `a/c`), without touching the disk.
+fn normalise(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// The object a compile finally produced, relative to `root`: its `-o` output when
+/// that still exists, else the dependency target (`-MQ`/`-MT`) the build turned it
+/// into. `None` when neither exists (an intermediate the build deleted).
+fn final_object(r: &CompileRecord, root: &Path) -> Result<Option<PathBuf>, BuildError> {
+    let mut candidates = vec![r.output.clone()];
+    candidates.extend(crate::compiler::dependency_targets(&r.args));
+    for c in candidates {
+        let abs = normalise(&r.cwd.join(&c));
+        if !abs.is_file() {
+            continue;
+        }
+        let rel = abs
+            .strip_prefix(root)
+            .map_err(|_| BuildError::OutsideTree {
+                path: root.to_path_buf(),
+                object: abs.display().to_string(),
+            })?;
+        return Ok(Some(rel.to_path_buf()));
+    }
+    Ok(None)
 }
 
 /// Object paths of compile records, relative to `root`, sorted.
@@ -409,7 +430,7 @@ fn record_names(records: &[CompileRecord], root: &Path) -> Vec<String> {
     let mut v: Vec<String> = records
         .iter()
         .map(|r| {
-            let p = r.cwd.join(&r.output);
+            let p = normalise(&r.cwd.join(&r.output));
             match p.strip_prefix(root) {
                 Ok(rel) => rel_string(rel),
                 Err(_) => p.display().to_string(),
