@@ -239,3 +239,64 @@ fn failing_build_names_the_side_and_the_log() {
     assert!(e.contains("make-patched.log"), "{e}");
     assert!(e.contains("version.c"), "{e}");
 }
+
+/// A tree whose rule compiles to a temporary file (naming the real object with
+/// `-MQ`) and then post-processes it, as Xen does to make local symbols unique.
+fn post_processing_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(
+        root.join("src/one.c"),
+        "static int helper(int x) { return x + 1; }\nint one(int x) { return helper(x) * 2; }\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("src/two.c"), "int two(int x) { return x - 2; }\n").unwrap();
+    std::fs::write(
+        root.join("Makefile"),
+        "OBJS := src/one.o src/two.o\nall: $(OBJS)\n\
+         src/%.o: src/%.c\n\
+         \t$(CC) -O2 -c $< -o src/.$*.o.tmp -MMD -MF src/.$*.o.d -MQ $@\n\
+         \tobjcopy --redefine-sym $*.c=src/$*.c src/.$*.o.tmp $@ && rm -f src/.$*.o.tmp\n\
+         -include $(OBJS:src/%.o=src/.%.o.d)\n",
+    )
+    .unwrap();
+}
+
+fn file_symbols(obj: &[u8]) -> Vec<String> {
+    use object::{Object, ObjectSymbol, SymbolKind};
+    let f = object::File::parse(obj).unwrap();
+    f.symbols()
+        .filter(|s| s.kind() == SymbolKind::File)
+        .map(|s| s.name().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn post_processed_objects_come_from_the_trees_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    post_processing_tree(&a);
+    post_processing_tree(&b);
+    run_make(&a, &[]);
+    let f = b.join("src/one.c");
+    let s = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, s.replace("x + 1", "x + 3")).unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let got = collect(&input(&a, &b, "gcc"), &work, &NoProgress).unwrap();
+    let t = tree_summary(&got.summary);
+    // The compile wrote src/.one.o.tmp; the object that matters is src/one.o.
+    assert_eq!(t.rebuilt, ["src/one.o"]);
+    assert!(t.transient.is_empty(), "{:?}", t.transient);
+    assert_eq!(names(&got.pairs), ["src/one.o"]);
+    let pair = &got.pairs[0];
+    for obj in [pair.orig.as_ref().unwrap(), pair.patched.as_ref().unwrap()] {
+        assert_eq!(
+            file_symbols(obj),
+            ["src/one.c"],
+            "post-processing not applied"
+        );
+        assert!(section_names(obj).contains(&".text.one".to_string()));
+    }
+    assert_ne!(pair.orig, pair.patched);
+}
