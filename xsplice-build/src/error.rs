@@ -23,7 +23,7 @@ pub enum BuildError {
         source: std::io::Error,
     },
     #[error(
-        "building the {side} tree failed: `{command}` in {dir} exited with {code}; full log: {log}\n{tail}"
+        "building the {side} failed: `{command}` in {dir} exited with {code}; full log: {log}\n{tail}"
     )]
     Make {
         side: &'static str,

@@ -87,6 +87,9 @@ impl BuildReport {
                 s.changed_files.len(),
                 s.rebuilt.len(),
             ));
+            for w in &s.warnings {
+                t.push_str(&format!("warning: {w}\n"));
+            }
         }
         t.push_str(&self.diff.to_text());
         match (&self.verdict, &self.payload_build_id) {

@@ -38,6 +38,34 @@ const MAKE_VARS: &[&str] = &[
     "GNUMAKEFLAGS",
 ];
 
+/// Which build of the tree is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    /// Bringing the copy of the original tree up to date.
+    Base,
+    /// The copy with the patched files.
+    Patched,
+    /// Rebuilding, in the original copy, the objects the patched build produced.
+    OrigObjects,
+}
+
+impl Side {
+    fn file(self) -> &'static str {
+        match self {
+            Side::Base => "orig",
+            Side::Patched => "patched",
+            Side::OrigObjects => "orig-objects",
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            Side::Base => "original tree",
+            Side::Patched => "patched tree",
+            Side::OrigObjects => "original objects",
+        }
+    }
+}
+
 /// Where the base copy came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -62,6 +90,8 @@ pub struct TreeSummary {
     /// Objects the patched build compiled and then deleted itself (intermediate
     /// steps such as generated symbol tables); not diffed.
     pub transient: Vec<String>,
+    /// Things the user should know (nothing recompiled although sources changed…).
+    pub warnings: Vec<String>,
 }
 
 /// The result of the tree phase.
@@ -149,13 +179,13 @@ impl TreeJob<'_> {
     /// Runs the tree's build in `root`, wrapped; returns the recorded compiles.
     fn run_make(
         &self,
-        side: &'static str,
+        side: Side,
         root: &Path,
         shim_dir: &Path,
     ) -> Result<Vec<CompileRecord>, BuildError> {
-        let log_dir = self.work.join(format!("records-{side}"));
+        let log_dir = self.work.join(format!("records-{}", side.file()));
         std::fs::create_dir_all(&log_dir).map_err(|e| BuildError::io(&log_dir, e))?;
-        let log_path = self.work.join(format!("make-{side}.log"));
+        let log_path = self.work.join(format!("make-{}.log", side.file()));
         let log = File::create(&log_path).map_err(|e| BuildError::io(&log_path, e))?;
         let log2 = log.try_clone().map_err(|e| BuildError::io(&log_path, e))?;
         let argv = self.command_line(shim_dir);
@@ -182,7 +212,7 @@ impl TreeJob<'_> {
         cmd.env("PATH", path);
         cmd.envs(wenv.vars());
         cmd.envs(self.build_env());
-        self.progress.phase(&format!("make ({side})"), 0);
+        self.progress.phase(&format!("make ({})", side.file()), 0);
         let status = cmd.status().map_err(|source| BuildError::Spawn {
             program: argv[0].clone(),
             source,
@@ -194,7 +224,7 @@ impl TreeJob<'_> {
             let lines: Vec<&str> = text.lines().collect();
             let tail = lines[lines.len().saturating_sub(30)..].join("\n");
             return Err(BuildError::Make {
-                side,
+                side: side.label(),
                 command: argv.join(" "),
                 dir: root.to_path_buf(),
                 code: status.code().unwrap_or(-1),
@@ -254,7 +284,7 @@ impl TreeJob<'_> {
         let exclude = &self.tree.exclude;
         let Some(cache_dir) = &self.input.cache_dir else {
             fscopy::copy_tree(self.orig, base, exclude, self.progress)?;
-            let recs = self.run_make("orig", base, shim_dir)?;
+            let recs = self.run_make(Side::Base, base, shim_dir)?;
             return Ok((BaseSource::Copied, record_names(&recs, base)));
         };
         let key = self.cache_key()?;
@@ -264,7 +294,7 @@ impl TreeJob<'_> {
             return Ok((BaseSource::Cache, Vec::new()));
         }
         fscopy::copy_tree(self.orig, base, exclude, self.progress)?;
-        let recs = self.run_make("orig", base, shim_dir)?;
+        let recs = self.run_make(Side::Base, base, shim_dir)?;
         let tmp = cache_dir.join(format!(".{key}.{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| BuildError::io(&tmp, e))?;
@@ -300,11 +330,12 @@ impl TreeJob<'_> {
                     changed_files,
                     rebuilt: Vec::new(),
                     transient: Vec::new(),
+                    warnings: Vec::new(),
                 },
             });
         }
         fscopy::apply_changes(self.patched, &patched, &changes, stats.newest)?;
-        let all = self.run_make("patched", &patched, &shim_dir)?;
+        let all = self.run_make(Side::Patched, &patched, &shim_dir)?;
         let mut finals: Vec<(PathBuf, &CompileRecord)> = Vec::new();
         let mut gone = Vec::new();
         for r in &all {
@@ -317,6 +348,16 @@ impl TreeJob<'_> {
         finals.dedup_by(|a, b| a.0 == b.0);
         let rebuilt: Vec<String> = finals.iter().map(|(rel, _)| rel_string(rel)).collect();
         let transient = record_names(&gone, &patched);
+        let mut warnings = Vec::new();
+        if all.is_empty() {
+            warnings.push(format!(
+                "the patched build compiled nothing through the wrapper although {} file(s) changed; \
+                 if the tree calls its compiler by absolute path or by a name other than {}, \
+                 set build.compilers or build.pass_cc in xsplice.toml",
+                changes.len(),
+                self.shim_names().join(", ")
+            ));
+        }
 
         // Step 3: the same objects from the original sources, by the tree's own rules.
         for (rel, _) in &finals {
@@ -326,7 +367,7 @@ impl TreeJob<'_> {
             }
         }
         if !finals.is_empty() {
-            self.run_make("orig-objects", &base, &shim_dir)?;
+            self.run_make(Side::OrigObjects, &base, &shim_dir)?;
         }
         self.progress.phase("read objects", finals.len() as u64);
         let pairs: Result<Vec<ObjectPair>, BuildError> = finals
@@ -346,6 +387,7 @@ impl TreeJob<'_> {
                 changed_files,
                 rebuilt,
                 transient,
+                warnings,
             },
         })
     }

@@ -300,3 +300,47 @@ fn post_processed_objects_come_from_the_trees_rules() {
     }
     assert_ne!(pair.orig, pair.patched);
 }
+
+/// A tree that fixes its compiler by absolute path.
+fn absolute_cc_tree(root: &Path) {
+    std::fs::create_dir_all(root).unwrap();
+    std::fs::write(root.join("x.c"), "int x(int a) { return a + 1; }\n").unwrap();
+    let cc = std::fs::canonicalize("/usr/bin/cc").unwrap();
+    std::fs::write(
+        root.join("Makefile"),
+        format!(
+            "CC := {}\nx.o: x.c\n\t$(CC) -O2 -c x.c -o x.o\n",
+            cc.display()
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn absolute_compiler_path_warns_then_pass_cc_wraps_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    absolute_cc_tree(&a);
+    absolute_cc_tree(&b);
+    run_make(&a, &[]);
+    std::fs::write(b.join("x.c"), "int x(int a) { return a + 2; }\n").unwrap();
+    let work = tmp.path().join("w1");
+    std::fs::create_dir(&work).unwrap();
+    let got = collect(&input(&a, &b, "gcc"), &work, &NoProgress).unwrap();
+    let t = tree_summary(&got.summary);
+    assert!(got.pairs.is_empty());
+    assert_eq!(t.warnings.len(), 1);
+    assert!(
+        t.warnings[0].contains("compiled nothing through the wrapper although 1 file(s) changed")
+    );
+
+    std::fs::write(a.join("xsplice.toml"), "[build]\npass_cc = true\n").unwrap();
+    std::fs::write(b.join("xsplice.toml"), "[build]\npass_cc = true\n").unwrap();
+    let work = tmp.path().join("w2");
+    std::fs::create_dir(&work).unwrap();
+    let got = collect(&input(&a, &b, "gcc"), &work, &NoProgress).unwrap();
+    assert_eq!(names(&got.pairs), ["x.o"]);
+    assert!(tree_summary(&got.summary).warnings.is_empty());
+    assert!(section_names(got.pairs[0].orig.as_ref().unwrap()).contains(&".text.x".to_string()));
+}
