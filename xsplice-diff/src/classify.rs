@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::correlate::{Correlation, pairable, referrers};
-use crate::dwarf::DebugInfo;
+use crate::dwarf::{DebugInfo, SrcLoc};
 use crate::keys::{FieldDelta, Side, compare};
 use crate::names::clone_of;
 use crate::object::{ObjectFile, SectionClass, SymId, SymKind};
@@ -139,7 +139,8 @@ pub fn classify(
             );
             continue;
         }
-        if o_class != p_class {
+        let init = |obj: &ObjectFile, s: Option<usize>| s.is_some_and(|s| obj.section(s).is_init());
+        if o_class != p_class || init(orig, os.section) != init(patched, ps.section) {
             let name = |obj: &ObjectFile, s: Option<usize>| {
                 s.map_or("?".to_string(), |s| obj.section(s).name.clone())
             };
@@ -177,31 +178,33 @@ pub fn classify(
             out.symbols.insert(p, changed(s));
             continue;
         }
-        let deltas: BTreeSet<i64> = d.fields.iter().map(|f| f.patched - f.orig).collect();
         let allowed: BTreeSet<i64> = match (ps.kind, own_shift(o, p)) {
             (SymKind::Func, Some(own)) => [own].into_iter().filter(|&x| x != 0).collect(),
             _ => out.shifts.clone(),
         };
-        if deltas.len() == 1 && allowed.contains(deltas.first().expect("one delta")) {
-            let delta = *deltas.first().expect("one delta");
+        let decl = (ps.kind == SymKind::Func)
+            .then(|| o_dbg.function_loc(&os.name))
+            .flatten();
+        if let Some(delta) = line_only_delta(&d.fields, &allowed, o_dbg, p_dbg, decl) {
+            let what = if ps.kind == SymKind::Func {
+                "function"
+            } else {
+                "code around it"
+            };
             let reason = format!(
-                "line-number-only change: {} field(s) moved by {delta:+} line(s), as the {} did",
-                d.fields.len(),
-                if ps.kind == SymKind::Func {
-                    "function"
-                } else {
-                    "code around it"
-                }
+                "line-number-only change: {} field(s) hold source lines that moved by {delta:+}, as the {what} did",
+                d.fields.len()
             );
+            let line_only = Some(LineOnly {
+                delta,
+                fields: d.fields,
+            });
             out.symbols.insert(
                 p,
                 SymClass {
                     state: State::Same,
                     reason,
-                    line_only: Some(LineOnly {
-                        delta,
-                        fields: d.fields,
-                    }),
+                    line_only,
                 },
             );
             continue;
@@ -212,21 +215,49 @@ pub fn classify(
         } else {
             " (without DWARF, line-number-only changes cannot be recognised)"
         };
+        let what = if f.what == "addend" {
+            "relocation addends"
+        } else {
+            "bytes"
+        };
         out.symbols.insert(
             p,
-            changed(format!(
-                "{} at +{:#x}: {} → {}{why}",
-                f.what, f.offset, f.orig, f.patched
-            )),
+            changed(format!("{what} differ at +{:#x}{why}", f.offset)),
         );
     }
 
-    propagate(patched, &mut out);
+    propagate(patched, p_dbg, &mut out);
     out.removed = pairable(orig)
         .into_iter()
         .filter(|o| !corr.o2p.contains_key(o))
         .collect();
     out
+}
+
+/// The line shift when every differing field is a source line moved by one of the
+/// `allowed` shifts: the old value is a line with code in the original (at or after
+/// the function's declaration when `decl` is known), the new one a line with code
+/// in the patched build.
+pub fn line_only_delta(
+    fields: &[FieldDelta],
+    allowed: &BTreeSet<i64>,
+    o_dbg: &DebugInfo,
+    p_dbg: &DebugInfo,
+    decl: Option<&SrcLoc>,
+) -> Option<i64> {
+    let first = fields.first()?;
+    let delta = first.patched - first.orig;
+    if !allowed.contains(&delta) {
+        return None;
+    }
+    let file = decl.map(|d| d.file.as_str());
+    let ok = fields.iter().all(|f| {
+        f.patched - f.orig == delta
+            && decl.is_none_or(|d| f.orig >= d.line as i64)
+            && o_dbg.has_code_line(file, f.orig)
+            && p_dbg.has_code_line(file, f.patched)
+    });
+    ok.then_some(delta)
 }
 
 /// Symbols whose change is carried by changing the functions that use them.
@@ -245,7 +276,7 @@ fn carried_by_users(obj: &ObjectFile, id: SymId) -> Option<&'static str> {
     None
 }
 
-fn propagate(patched: &ObjectFile, out: &mut Classification) {
+fn propagate(patched: &ObjectFile, p_dbg: &DebugInfo, out: &mut Classification) {
     let users = referrers(patched);
     let mut done: BTreeSet<SymId> = BTreeSet::new();
     loop {
@@ -279,7 +310,28 @@ fn propagate(patched: &ObjectFile, out: &mut Classification) {
                     &patched.name,
                     name,
                     "changed compiler clone is not called by any function of its object, so nothing would reach the new code",
-                ));
+                ).at(p_dbg.loc(name)));
+            }
+            let data_users: Vec<&str> = users
+                .get(&id)
+                .map(|u| {
+                    u.iter()
+                        .filter(|&&u| patched.symbol(u).kind != SymKind::Func)
+                        .filter(|&&u| out.symbols.get(&u).is_some_and(|c| c.state != State::New))
+                        .map(|&u| patched.symbol(u).name.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !data_users.is_empty() && out.symbols[&id].state == State::Changed {
+                out.problems.push(Problem::new(
+                    ProblemKind::ChangedData,
+                    &patched.name,
+                    name,
+                    format!(
+                        "changed {what} is referenced by existing data ({}), which would keep pointing at the old copy",
+                        data_users.join(", ")
+                    ),
+                ).at(p_dbg.loc(name)));
             }
             for u in funcs {
                 if let Some(c) = out.symbols.get_mut(&u) {

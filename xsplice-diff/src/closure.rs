@@ -235,6 +235,26 @@ impl Walk<'_> {
             }
         };
         let section = obj.section(sec);
+        if let (CarryKey::Sym(id), SectionClass::Text) = (key, section.class) {
+            let me = obj.symbol(id);
+            let others = obj.symbols_in(sec).iter().any(|&o| {
+                let s = obj.symbol(o);
+                s.kind == SymKind::Func && (s.value, s.size) != (me.value, me.size)
+            });
+            if others {
+                self.problem(
+                    pair,
+                    ProblemKind::Unsupported,
+                    &name,
+                    format!(
+                        "{} holds several functions (compiled without -ffunction-sections?): calls between them carry no relocation, so the function cannot be moved",
+                        section.name
+                    ),
+                    None,
+                );
+                return None;
+            }
+        }
         let kind = match section.class {
             SectionClass::Text => ContentKind::Text,
             SectionClass::ReadOnly | SectionClass::Strings => ContentKind::ReadOnly,
@@ -354,7 +374,7 @@ impl Walk<'_> {
                 pair,
                 ProblemKind::UnsupportedReloc,
                 &subject,
-                format!("relocation {} at {at} is not allowed in a payload (compile without -fno-plt/-fpic GOT access, e.g. with hidden visibility)", reloc_name(r.r_type)),
+                format!("relocation {} at {at} is not allowed in a payload (compile without -fno-plt/-fpic GOT access, e.g. with hidden visibility)", arch.reloc_type_name(r.r_type)),
                 p.p_dbg.loc(&subject),
             );
             return None;
@@ -377,8 +397,14 @@ impl Walk<'_> {
         let s = p.patched.symbol(id);
         let Some(sec) = s.section else {
             if let Some(&(q, qid)) = self.new_globals.get(&s.name) {
-                let it = self.carry(q, CarryKey::Sym(qid), "new global used by new code")?;
-                return Some((Dest::Item(it), addend));
+                let other = &self.pairs[q].patched;
+                let class = other.symbol(qid).section.map(|x| other.section(x).class);
+                let moved_data = matches!(class, Some(SectionClass::Data | SectionClass::Bss))
+                    && matches!(self.image.find(&s.name), Lookup::Found(_));
+                if !moved_data {
+                    let it = self.carry(q, CarryKey::Sym(qid), "new global used by new code")?;
+                    return Some((Dest::Item(it), addend));
+                }
             }
             return self.image_ref(pair, &s.name.clone(), addend, None);
         };
@@ -392,6 +418,14 @@ impl Walk<'_> {
         }
         match p.class.state(id) {
             Some(State::New) => {
+                // Writable data moved here from another file: one copy of the state,
+                // the running one.
+                if s.global && matches!(class, SectionClass::Data | SectionClass::Bss) {
+                    let name = s.name.clone();
+                    if let Lookup::Found(_) = self.image.find(&name) {
+                        return Some((Dest::Image(name), addend));
+                    }
+                }
                 let it = self.carry(pair, CarryKey::Sym(id), "new, used by new code")?;
                 Some((Dest::Item(it), addend))
             }
@@ -512,33 +546,4 @@ impl Walk<'_> {
             }
         }
     }
-}
-
-/// `R_X86_64_GOTPCRELX (41)` and friends, for messages.
-pub fn reloc_name(r_type: u32) -> String {
-    use object::elf::*;
-    let n = match r_type {
-        R_X86_64_NONE => "R_X86_64_NONE",
-        R_X86_64_64 => "R_X86_64_64",
-        R_X86_64_PC32 => "R_X86_64_PC32",
-        R_X86_64_GOT32 => "R_X86_64_GOT32",
-        R_X86_64_PLT32 => "R_X86_64_PLT32",
-        R_X86_64_GOTPCREL => "R_X86_64_GOTPCREL",
-        R_X86_64_32 => "R_X86_64_32",
-        R_X86_64_32S => "R_X86_64_32S",
-        R_X86_64_16 => "R_X86_64_16",
-        R_X86_64_PC16 => "R_X86_64_PC16",
-        R_X86_64_8 => "R_X86_64_8",
-        R_X86_64_PC8 => "R_X86_64_PC8",
-        R_X86_64_TPOFF32 => "R_X86_64_TPOFF32",
-        R_X86_64_PC64 => "R_X86_64_PC64",
-        R_X86_64_GOTOFF64 => "R_X86_64_GOTOFF64",
-        R_X86_64_GOTPC32 => "R_X86_64_GOTPC32",
-        R_X86_64_SIZE32 => "R_X86_64_SIZE32",
-        R_X86_64_SIZE64 => "R_X86_64_SIZE64",
-        R_X86_64_GOTPCRELX => "R_X86_64_GOTPCRELX",
-        R_X86_64_REX_GOTPCRELX => "R_X86_64_REX_GOTPCRELX",
-        _ => "relocation type",
-    };
-    format!("{n} ({r_type})")
 }

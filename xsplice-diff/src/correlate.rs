@@ -168,6 +168,20 @@ pub fn correlate(orig: &ObjectFile, patched: &ObjectFile) -> Correlation {
                 c.link(o, p, Some(how));
             }
             _ => {
+                // Several statics of that name in one function (block-scoped twins):
+                // pair by order of first use inside the function, when both builds
+                // have the same number of them.
+                if let Some(o) = by_position(orig, patched, &c, &users, p, base) {
+                    if let std::collections::btree_map::Entry::Vacant(e) = claimed.entry(o) {
+                        e.insert(p);
+                        let how = format!(
+                            "static local paired by position of use in {}",
+                            through.join(", ")
+                        );
+                        c.link(o, p, Some(how));
+                        continue;
+                    }
+                }
                 let names: Vec<String> = candidates
                     .iter()
                     .map(|&o| orig.symbol(o).name.clone())
@@ -199,6 +213,37 @@ impl Correlation {
             self.how.insert(p, h);
         }
     }
+}
+
+/// Pairs a static with its twin at the same rank of first use in a paired user.
+fn by_position(
+    orig: &ObjectFile,
+    patched: &ObjectFile,
+    c: &Correlation,
+    users: &BTreeSet<SymId>,
+    p: SymId,
+    base: &str,
+) -> Option<SymId> {
+    let ranked = |obj: &ObjectFile, user: SymId| -> Vec<SymId> {
+        let mut seen = Vec::new();
+        for r in obj.symbol_relocs(user) {
+            if let Target::Symbol(t) = r.target {
+                if is_static_local(obj, t)
+                    && static_local_base(&obj.symbol(t).name) == Some(base)
+                    && !seen.contains(&t)
+                {
+                    seen.push(t);
+                }
+            }
+        }
+        seen
+    };
+    let u = users.iter().find(|u| c.p2o.contains_key(u))?;
+    let (pl, ol) = (ranked(patched, *u), ranked(orig, c.p2o[u]));
+    if pl.len() != ol.len() {
+        return None;
+    }
+    pl.iter().position(|&x| x == p).map(|i| ol[i])
 }
 
 /// For each symbol, the pairable symbols whose bytes reference it.

@@ -62,6 +62,8 @@ pub struct DebugInfo {
     pub types: BTreeMap<String, TypeLayout>,
     /// Function or file-scope variable name → struct/union keys it uses.
     pub uses: BTreeMap<String, BTreeSet<String>>,
+    /// Source file → lines that have code (rows of the line programs).
+    pub lines: BTreeMap<String, BTreeSet<u64>>,
 }
 
 impl DebugInfo {
@@ -96,6 +98,17 @@ impl DebugInfo {
             .or_else(|| strip_number(symbol).and_then(|b| self.variables.get(b)))
     }
 
+    /// `line` has code in `file` (any file when `None`), per the line programs.
+    pub fn has_code_line(&self, file: Option<&str>, line: i64) -> bool {
+        let Ok(line) = u64::try_from(line) else {
+            return false;
+        };
+        match file {
+            Some(f) => self.lines.get(f).is_some_and(|l| l.contains(&line)),
+            None => self.lines.values().any(|l| l.contains(&line)),
+        }
+    }
+
     /// Declaration of a function or a variable.
     pub fn loc(&self, symbol: &str) -> Option<String> {
         self.function_loc(symbol)
@@ -116,6 +129,7 @@ impl DebugInfo {
                 unit: &unit,
                 info: self,
             };
+            cx.line_rows()?;
             let mut tree = unit.entries_tree(None)?;
             let root = tree.root()?;
             cx.walk(root, None, 0)?;
@@ -180,6 +194,27 @@ impl<'a> UnitCx<'a, '_> {
         let mut children = node.children();
         while let Some(child) = children.next()? {
             self.walk(child, owner_name.as_deref(), depth + 1)?;
+        }
+        Ok(())
+    }
+
+    /// Records every (file, line) of the unit's line program.
+    fn line_rows(&mut self) -> gimli::Result<()> {
+        let Some(program) = self.unit.line_program.clone() else {
+            return Ok(());
+        };
+        let mut names: BTreeMap<u64, String> = BTreeMap::new();
+        let mut rows = program.rows();
+        while let Some((_, row)) = rows.next_row()? {
+            let Some(line) = row.line() else { continue };
+            let file = row.file_index();
+            let name = match names.entry(file) {
+                std::collections::btree_map::Entry::Occupied(e) => e.get().clone(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(self.file_name(file)?.unwrap_or_default()).clone()
+                }
+            };
+            self.info.lines.entry(name).or_default().insert(line.get());
         }
         Ok(())
     }

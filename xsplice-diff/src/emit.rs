@@ -22,7 +22,7 @@ use crate::object::SymKind;
 
 /// What the caller decides about the payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EmitOptions {
+pub struct DiffOptions {
     /// Payload name (1..=40 bytes).
     pub name: String,
     /// Build-ids of payloads that must be applied first.
@@ -43,7 +43,7 @@ pub struct OldCodeError {
 pub fn emit(
     closure: &Closure,
     image: &dyn ImageView,
-    opts: &EmitOptions,
+    opts: &DiffOptions,
 ) -> Result<Payload, OldCodeError> {
     let mut names = Names::default();
     let mut sections: Vec<ContentSection> = Vec::new();

@@ -354,3 +354,94 @@ pub fn describe(k: &Key) -> String {
         Key::Section(n) => format!("section {n}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xsplice_payload::Machine;
+
+    #[test]
+    fn strings_are_found_around_a_position() {
+        let data = b"zero\0one\0two\0";
+        assert_eq!(string_at(data, 0), Some((0, &b"zero"[..])));
+        assert_eq!(string_at(data, 6), Some((5, &b"one"[..])));
+        assert_eq!(string_at(data, 8), Some((5, &b"one"[..]))); // the NUL belongs to "one"
+        assert_eq!(string_at(data, -1), None);
+        assert_eq!(string_at(data, 13), None);
+    }
+
+    fn content(bytes: &[u8], relocs: Vec<RelocKey>) -> Content {
+        Content {
+            bytes: bytes.to_vec(),
+            relocs,
+        }
+    }
+
+    #[test]
+    fn integer_fields_and_structural_differences() {
+        let obj = ObjectFile::empty("t.o", Machine::X86_64);
+        // mov $120,%esi; call warn (reloc at 6) — line 120 → 122.
+        let call = |n| RelocKey {
+            offset: 6,
+            r_type: object::elf::R_X86_64_PLT32,
+            key: Key::Extern(n),
+            addend: -4,
+        };
+        let a = content(
+            &[0xbe, 120, 0, 0, 0, 0xe8, 0, 0, 0, 0],
+            vec![call("warn".into())],
+        );
+        let b = content(
+            &[0xbe, 122, 0, 0, 0, 0xe8, 0, 0, 0, 0],
+            vec![call("warn".into())],
+        );
+        let d = compare(&obj, &a, &b);
+        assert!(d.structural.is_none());
+        assert_eq!(
+            d.fields,
+            [FieldDelta {
+                offset: 1,
+                what: "bytes",
+                orig: 120,
+                patched: 122
+            }]
+        );
+
+        let c = content(
+            &[0xbe, 120, 0, 0, 0, 0xe8, 0, 0, 0, 0],
+            vec![call("other".into())],
+        );
+        assert_eq!(
+            compare(&obj, &a, &c).structural.as_deref(),
+            Some("relocation at +0x6 warn (undefined) → +0x6 other (undefined)")
+        );
+        // Any difference readable as a small integer is a field; whether it is a line
+        // number is decided with the DWARF line programs (classify).
+        let e = content(
+            &[0xbf, 120, 0, 0, 0, 0xe8, 0, 0, 0, 0],
+            vec![call("warn".into())],
+        );
+        assert_eq!(compare(&obj, &a, &e).fields[0].orig, 0x78be);
+        let g1 = content(
+            &[0xbe, 120, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0x00],
+            vec![call("warn".into())],
+        );
+        let g2 = content(
+            &[0xbe, 120, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0x90],
+            vec![call("warn".into())],
+        );
+        assert_eq!(
+            compare(&obj, &g1, &g2).structural.as_deref(),
+            Some("bytes differ at +0xa")
+        );
+        let f = content(
+            &[0xbe, 120, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0x90],
+            vec![call("warn".into())],
+        );
+        assert_eq!(
+            compare(&obj, &a, &f).structural.as_deref(),
+            Some("size 0xa → 0xb")
+        );
+        assert!(compare(&obj, &a, &a).is_equal());
+    }
+}

@@ -24,7 +24,7 @@ pub mod report;
 use serde::Serialize;
 use xsplice_payload::{Machine, ModelError, Payload};
 
-pub use emit::EmitOptions as DiffOptions;
+pub use emit::DiffOptions;
 pub use image::{ImageSym, ImageView, Lookup};
 pub use object::{ObjectError, ObjectFile};
 pub use problem::{Problem, ProblemKind};
@@ -168,7 +168,8 @@ pub fn analyse_pair(pair: &ObjectPair) -> Result<Pair, DiffError> {
         p_dbg: &p_dbg,
     };
     let mut refusals = refuse::check(&view);
-    if status == PairStatus::Added {
+    if status == PairStatus::Added && p_dbg.present {
+        // The original side of a new file is empty, not stripped of DWARF.
         refusals.warnings.retain(|w| !w.contains("no DWARF"));
     }
     Ok(Pair {
@@ -199,18 +200,30 @@ pub fn diff_with(
     image: &dyn ImageView,
     opts: &DiffOptions,
 ) -> Result<DiffOutcome, DiffError> {
-    let mut analysed = Vec::with_capacity(pairs.len());
-    for p in pairs {
-        let a = analyse_pair(p)?;
+    let analysed = pairs
+        .iter()
+        .map(analyse_pair)
+        .collect::<Result<Vec<_>, _>>()?;
+    diff_analysed(analysed, image, opts)
+}
+
+/// The image-dependent second half: pairs analysed with [`analyse_pair`] (which
+/// needs no image and can run in parallel, one pair per task) are resolved against
+/// the image, checked, and emitted. Pairs are reported in the order given.
+pub fn diff_analysed(
+    analysed: Vec<Pair>,
+    image: &dyn ImageView,
+    opts: &DiffOptions,
+) -> Result<DiffOutcome, DiffError> {
+    for a in &analysed {
         let m = a.orig.machine;
         if a.status != PairStatus::Identical && m != image.machine() {
             return Err(DiffError::MachineMismatch {
-                name: a.name,
+                name: a.name.clone(),
                 object: m,
                 image: image.machine(),
             });
         }
-        analysed.push(a);
     }
     let mut problems: Vec<Problem> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
@@ -243,11 +256,6 @@ pub fn diff_with(
 impl ObjectFile {
     /// An object with nothing in it (the missing side of an added or removed file).
     pub fn empty(name: &str, machine: Machine) -> ObjectFile {
-        ObjectFile {
-            name: name.to_string(),
-            machine,
-            sections: Vec::new(),
-            symbols: Vec::new(),
-        }
+        ObjectFile::from_parts(name, machine, Vec::new(), Vec::new())
     }
 }

@@ -36,6 +36,8 @@ pub struct ObjectFile {
     pub sections: Vec<Section>,
     /// Indexed by ELF symbol index; entry 0 is the null symbol.
     pub symbols: Vec<Symbol>,
+    /// Per section: its named function/object symbols, by address.
+    by_section: Vec<Vec<SymId>>,
 }
 
 /// What a section holds, as far as the diff is concerned.
@@ -204,18 +206,55 @@ impl ObjectFile {
     /// The named function/object symbol covering `offset` in `sec`, if exactly one does.
     pub fn symbol_at(&self, sec: SecId, offset: u64) -> Option<SymId> {
         let mut found = None;
-        for s in self.defined_symbols() {
-            if s.section == Some(sec)
-                && offset >= s.value
-                && offset < s.value.saturating_add(s.size.max(1))
-            {
+        for &id in self.symbols_in(sec) {
+            let s = &self.symbols[id];
+            if s.value > offset {
+                break;
+            }
+            if offset < s.value.saturating_add(s.size.max(1)) {
                 if found.is_some() {
                     return None;
                 }
-                found = Some(s.index);
+                found = Some(id);
             }
         }
         found
+    }
+
+    /// Named function/object symbols defined in `sec`, by address.
+    pub fn symbols_in(&self, sec: SecId) -> &[SymId] {
+        self.by_section.get(sec).map_or(&[], Vec::as_slice)
+    }
+
+    /// Assembles an object from parts (used for the empty side of added/removed files).
+    pub fn from_parts(
+        name: &str,
+        machine: Machine,
+        sections: Vec<Section>,
+        symbols: Vec<Symbol>,
+    ) -> ObjectFile {
+        let mut obj = ObjectFile {
+            name: name.to_string(),
+            machine,
+            sections,
+            symbols,
+            by_section: Vec::new(),
+        };
+        obj.index();
+        obj
+    }
+
+    fn index(&mut self) {
+        let mut by: Vec<Vec<SymId>> = vec![Vec::new(); self.sections.len()];
+        for s in self.defined_symbols() {
+            if let Some(v) = s.section.and_then(|x| by.get_mut(x)) {
+                v.push(s.index);
+            }
+        }
+        for v in &mut by {
+            v.sort_by_key(|&id| (self.symbols[id].value, id));
+        }
+        self.by_section = by;
     }
 }
 
@@ -386,12 +425,7 @@ impl Parser<'_> {
             });
         }
 
-        let mut obj = ObjectFile {
-            name: self.name.to_string(),
-            machine,
-            sections,
-            symbols,
-        };
+        let mut obj = ObjectFile::from_parts(self.name, machine, sections, symbols);
         for (i, sh) in table.iter().enumerate() {
             let Some((relas, _link)) = sh.rela(endian, data).map_err(|e| {
                 self.err(sh.sh_offset(endian), format!("relocation section {i}"), e)
@@ -495,6 +529,11 @@ fn classify_section(name: &str, sh_type: u32, flags: u64) -> SectionClass {
             SectionClass::Other
         };
     }
+    // Const data that needs relocations (`.data.rel.ro*`): writable only while
+    // being relocated, read-only for the program.
+    if name.starts_with(".data.rel.ro") {
+        return SectionClass::ReadOnly;
+    }
     if flags32 & elf::SHF_WRITE != 0 {
         let ok = known_prefix(".data")
             || known_prefix(".bss")
@@ -565,9 +604,13 @@ fn cover(obj: &ObjectFile, sec: SecId, off: i64, adjust: i64) -> Option<SymId> {
     let size = obj.sections[sec].size;
     // -ffunction-sections / -fdata-sections: one symbol spans the whole section.
     let whole: Vec<SymId> = obj
-        .defined_symbols()
-        .filter(|s| s.section == Some(sec) && s.value == 0 && s.size == size && size > 0)
-        .map(|s| s.index)
+        .symbols_in(sec)
+        .iter()
+        .copied()
+        .filter(|&id| {
+            let s = obj.symbol(id);
+            s.value == 0 && s.size == size && size > 0
+        })
         .collect();
     if whole.len() == 1 {
         return Some(whole[0]);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::classify::{Classification, State, sides};
+use crate::classify::{Classification, State, line_only_delta, sides};
 use crate::correlate::Correlation;
 use crate::dwarf::{DebugInfo, TypeLayout};
 use crate::keys::compare;
@@ -56,7 +56,13 @@ fn changed_symbols(v: &PairView<'_>, r: &mut Refusals) {
             continue;
         };
         let loc = v.p_dbg.loc(&s.name);
-        if sec.is_init() && c.state != State::Same {
+        let was_init = v
+            .corr
+            .p2o
+            .get(&id)
+            .and_then(|&o| v.orig.symbol(o).section)
+            .is_some_and(|x| v.orig.section(x).is_init());
+        if (sec.is_init() || was_init) && c.state != State::Same {
             let what = if s.kind == SymKind::Func {
                 "init-only code"
             } else {
@@ -164,15 +170,7 @@ fn sections(v: &PairView<'_>, r: &mut Refusals) {
                 if d.is_equal() {
                     "unchanged".to_string()
                 } else if d.structural.is_none()
-                    && d.fields
-                        .iter()
-                        .map(|f| f.patched - f.orig)
-                        .collect::<BTreeSet<_>>()
-                        .len()
-                        == 1
-                    && v.class
-                        .shifts
-                        .contains(&(d.fields[0].patched - d.fields[0].orig))
+                    && line_only_delta(&d.fields, &v.class.shifts, v.o_dbg, v.p_dbg, None).is_some()
                 {
                     "line-number-only change, ignored".to_string()
                 } else {
@@ -208,12 +206,15 @@ fn struct_layouts(v: &PairView<'_>, r: &mut Refusals) {
     if !v.o_dbg.present || !v.p_dbg.present {
         return;
     }
-    let exists = |name: &str| -> bool {
-        v.corr.o2p.keys().any(|&o| {
-            let n = &v.orig.symbol(o).name;
-            n == name || clone_of(n).is_some_and(|c| c.origin == name)
-        })
-    };
+    let mut existing: BTreeSet<&str> = BTreeSet::new();
+    for &o in v.corr.o2p.keys() {
+        let n = v.orig.symbol(o).name.as_str();
+        existing.insert(n);
+        if let Some(c) = clone_of(n) {
+            existing.insert(c.origin);
+        }
+    }
+    let exists = |name: &str| existing.contains(name);
     for (key, a) in &v.o_dbg.types {
         let Some(b) = v.p_dbg.types.get(key) else {
             continue;

@@ -223,6 +223,12 @@ impl Report {
             count("new"),
             count("removed"),
             self.line_only.len()
+                + self
+                    .objects
+                    .iter()
+                    .flat_map(|o| &o.sections)
+                    .filter(|s| s.verdict.starts_with("line-number-only"))
+                    .count()
         ));
         for p in &self.patched {
             t.push_str(&format!(
@@ -244,6 +250,14 @@ impl Report {
                 "line-only {} ({}): {}\n",
                 l.symbol, l.object, l.reason
             ));
+        }
+        for o in &self.objects {
+            for sec in o.sections.iter().filter(|s| s.verdict != "unchanged") {
+                t.push_str(&format!(
+                    "section {} ({}): {}\n",
+                    sec.name, o.name, sec.verdict
+                ));
+            }
         }
         for p in &self.refusals {
             t.push_str(&format!("refused: {p}\n"));

@@ -2,8 +2,9 @@
 //!
 //! Case file format:
 //! - `//#File: dir/name.c` starts a new source file (the first one defaults to
-//!   `<case>.c`); each file is compiled from its own directory by its base name, so
-//!   its `STT_FILE` is the base name, as in a recursive make.
+//!   `<case>.c`); `//#NewFile: path` one only the patched build has. Each file is
+//!   compiled from its own directory by its base name, so its `STT_FILE` is the
+//!   base name, as in a recursive make.
 //! - `//- text` lines exist only in the original, `//+ text` only in the patched build.
 //! - `//#Cflags: ...` adds compiler flags.
 //! - `//#Expect<What>: args` lines are checked against the outcome (see `check`).
@@ -18,6 +19,8 @@ use xsplice_diff::{DiffOptions, DiffOutcome, ObjectPair, diff_objects};
 
 struct Case {
     files: Vec<(String, String, String)>, // path, orig source, patched source
+    /// Files only in the patched build.
+    added: Vec<String>,
     cflags: Vec<String>,
     expects: Vec<(String, String)>,
 }
@@ -26,17 +29,43 @@ fn parse_case(name: &str, text: &str) -> Case {
     let mut files: Vec<(String, String, String)> = Vec::new();
     let mut cflags = Vec::new();
     let mut expects = Vec::new();
+    let mut added = Vec::new();
+    // With explicit files, what precedes the first one (the case's comment) is no file.
+    let multi = text
+        .lines()
+        .any(|l| l.starts_with("//#File:") || l.starts_with("//#NewFile:"));
     for line in text.lines() {
+        if multi
+            && files.is_empty()
+            && !line.starts_with("//#File:")
+            && !line.starts_with("//#NewFile:")
+        {
+            if let Some(rest) = line.strip_prefix("//#") {
+                let (key, val) = rest.split_once(':').unwrap_or((rest, ""));
+                match key {
+                    "Cflags" => cflags.extend(val.split_whitespace().map(str::to_string)),
+                    k if k.starts_with("Expect") => {
+                        expects.push((k.to_string(), val.trim().to_string()))
+                    }
+                    _ => {}
+                }
+            }
+            continue;
+        }
         if let Some(rest) = line.strip_prefix("//#") {
             let (key, val) = rest.split_once(':').unwrap_or((rest, ""));
             let val = val.trim().to_string();
             match key {
                 "File" => files.push((val, String::new(), String::new())),
+                "NewFile" => {
+                    added.push(val.clone());
+                    files.push((val, String::new(), String::new()));
+                }
                 "Cflags" => cflags.extend(val.split_whitespace().map(str::to_string)),
                 k if k.starts_with("Expect") => expects.push((k.to_string(), val)),
                 other => panic!("{name}: unknown directive {other}"),
             }
-            if key == "File" {
+            if key == "File" || key == "NewFile" {
                 continue;
             }
         }
@@ -59,6 +88,7 @@ fn parse_case(name: &str, text: &str) -> Case {
     }
     Case {
         files,
+        added,
         cflags,
         expects,
     }
@@ -79,6 +109,9 @@ fn run(cmd: &mut Command) {
 fn build(root: &Path, case: &Case, patched: bool) -> Vec<(String, Vec<u8>)> {
     let mut objs = Vec::new();
     for (path, o, p) in &case.files {
+        if !patched && case.added.contains(path) {
+            continue;
+        }
         let src = root.join(path);
         std::fs::create_dir_all(src.parent().unwrap()).unwrap();
         std::fs::write(&src, if patched { p } else { o }).unwrap();
@@ -128,13 +161,15 @@ fn outcome(name: &str) -> (Case, DiffOutcome, xsplice_image::Image) {
     let orig = build(&a, &case, false);
     let patched = build(&b, &case, true);
     let image = xsplice_image::Image::from_path(&link_image(&a, &orig)).unwrap();
-    let pairs: Vec<ObjectPair> = orig
+    let pairs: Vec<ObjectPair> = patched
         .into_iter()
-        .zip(patched)
-        .map(|((n, o), (_, p))| ObjectPair {
-            name: n,
-            orig: Some(o),
-            patched: Some(p),
+        .map(|(n, p)| {
+            let o = orig.iter().find(|(m, _)| *m == n).map(|(_, o)| o.clone());
+            ObjectPair {
+                name: n,
+                orig: o,
+                patched: Some(p),
+            }
         })
         .collect();
     let opts = DiffOptions {
@@ -288,6 +323,24 @@ fn check_case(name: &str) {
                 });
                 assert!(hit, "refusal {val:?} missing\n{ctx}");
             }
+            "ExpectLineDelta" => {
+                let l = report
+                    .line_only
+                    .iter()
+                    .find(|l| glob(args[0], &l.symbol))
+                    .unwrap_or_else(|| panic!("{ctx}"));
+                assert_eq!(l.change.delta.to_string(), args[1], "{ctx}");
+            }
+            "ExpectSection" => {
+                let (sec, verdict) = val.split_once(' ').unwrap();
+                let hit = report
+                    .objects
+                    .iter()
+                    .flat_map(|o| &o.sections)
+                    .any(|s| s.name == sec && glob(&format!("{verdict}*"), &s.verdict));
+                assert!(hit, "section {val:?}\n{ctx}");
+            }
+            "ExpectRelocTypes" => {} // checked with the payload below
             "ExpectRefusalCount" => assert_eq!(report.refusals.len().to_string(), *val, "{ctx}"),
             "ExpectWarning" => assert!(
                 report.warnings.iter().any(|w| w.contains(val.as_str())),
@@ -297,6 +350,24 @@ fn check_case(name: &str) {
         }
     }
     if let Some(p) = payload {
+        if let Some((_, want)) = case.expects.iter().find(|(k, _)| k == "ExpectRelocTypes") {
+            let mut got: Vec<String> = p
+                .sections
+                .iter()
+                .flat_map(|s| &s.relocs)
+                .map(|r| {
+                    p.machine
+                        .arch()
+                        .reloc_info(r.r_type)
+                        .unwrap()
+                        .name
+                        .to_string()
+                })
+                .collect();
+            got.sort();
+            got.dedup();
+            assert_eq!(got.join(" "), *want, "{ctx}");
+        }
         // Emitted payloads write and read back unchanged.
         let bytes =
             xsplice_payload::write::to_bytes(p).unwrap_or_else(|e| panic!("{ctx}\nwrite: {e}"));
@@ -326,4 +397,20 @@ cases!(
     struct_layout,
     ambiguous_local,
     unsupported_reloc,
+    static_twins,
+    static_ambiguous,
+    new_data,
+    new_object,
+    bug_frame_line_shift,
+    bug_frame_changed,
+    no_dwarf,
+    line_data,
+    no_function_sections,
+    init_moved,
+    shift_and_constant,
+    moved_data,
+    special_statics,
+    ops_table,
+    ops_table_private,
+    jump_table_nopic,
 );

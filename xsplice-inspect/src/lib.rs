@@ -11,6 +11,7 @@ use serde::Serialize;
 use xsplice_payload::layout::*;
 use xsplice_payload::read::{ElfRelocations, ElfSection, ReadError, read};
 use xsplice_payload::{ContentKind, Entry, Payload};
+pub use xsplice_sign::{Certificate, Trailer};
 
 pub use disasm::Insn;
 pub use text::render_text;
@@ -19,6 +20,8 @@ pub use text::render_text;
 pub enum InspectError {
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error(transparent)]
+    Trailer(#[from] xsplice_sign::TrailerError),
     #[error("disassembling {section}: {why}")]
     Disassembly { section: String, why: String },
 }
@@ -27,6 +30,13 @@ pub enum InspectError {
 #[derive(Clone, Debug, Serialize)]
 pub struct Inspection {
     pub file_size: u64,
+    /// Bytes of the payload proper (the signed bytes when a signature is appended).
+    pub payload_size: u64,
+    /// The appended signature, if any.
+    pub signature: Option<SignatureView>,
+    /// Set when certificates were given but the payload carries no signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsigned_but_required: Option<Verification>,
     pub machine: String,
     pub name: String,
     pub version: u32,
@@ -42,6 +52,27 @@ pub struct Inspection {
     pub symbols: Vec<SymbolView>,
     pub elf_sections: Vec<ElfSection>,
     pub elf_relocations: Vec<ElfRelocations>,
+}
+
+/// An appended signature and what was checked about it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SignatureView {
+    pub trailer: Trailer,
+    /// `None` when the trailer obeys every structural rule, else why not.
+    pub structure_error: Option<String>,
+    pub verification: Verification,
+}
+
+/// The outcome of checking a signature against trusted certificates.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Verification {
+    /// No certificate was given.
+    NotChecked,
+    /// Verified with the certificate of this subject.
+    Valid { subject: String },
+    /// Does not verify, and why.
+    Invalid { reason: String },
 }
 
 /// One patch site.
@@ -99,8 +130,43 @@ pub struct SymbolView {
     pub definition: String,
 }
 
-/// Reads `bytes` and builds the report.
+/// Reads `bytes` and builds the report, without checking a signature.
 pub fn inspect(bytes: &[u8]) -> Result<Inspection, InspectError> {
+    inspect_with(bytes, &[])
+}
+
+/// Reads `bytes` (a payload, possibly with an appended signature) and builds the
+/// report; with `trusted` certificates the signature is verified (an unsigned
+/// payload then reports `Invalid`).
+pub fn inspect_with(bytes: &[u8], trusted: &[Certificate]) -> Result<Inspection, InspectError> {
+    let (payload_bytes, trailer) = xsplice_sign::split(bytes)?;
+    let verification = |bytes: &[u8]| match xsplice_sign::verify(bytes, trusted) {
+        Ok(v) => Verification::Valid { subject: v.subject },
+        Err(e) => Verification::Invalid {
+            reason: e.to_string(),
+        },
+    };
+    let signature = trailer.map(|trailer| SignatureView {
+        structure_error: xsplice_sign::check_trailer(bytes)
+            .err()
+            .map(|e| e.to_string()),
+        verification: if trusted.is_empty() {
+            Verification::NotChecked
+        } else {
+            verification(bytes)
+        },
+        trailer,
+    });
+    let mut report = inspect_payload(payload_bytes)?;
+    report.file_size = bytes.len() as u64;
+    if signature.is_none() && !trusted.is_empty() {
+        report.unsigned_but_required = Some(verification(bytes));
+    }
+    report.signature = signature;
+    Ok(report)
+}
+
+fn inspect_payload(bytes: &[u8]) -> Result<Inspection, InspectError> {
     let r = read(bytes)?;
     let p = &r.payload;
     let mut content = Vec::with_capacity(p.sections.len());
@@ -155,6 +221,9 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, InspectError> {
         .collect();
     Ok(Inspection {
         file_size: bytes.len() as u64,
+        payload_size: bytes.len() as u64,
+        signature: None,
+        unsigned_but_required: None,
         machine: format!("{:?}", p.machine),
         name: p.name.clone(),
         version: PAYLOAD_VERSION,
@@ -214,5 +283,17 @@ fn entry_view(p: &Payload, e: &Entry) -> EntryView {
             r_shift: r.howto.r_shift,
             mask: r.howto.mask,
         }),
+    }
+}
+
+impl Inspection {
+    /// False when certificates were given and the signature does not verify.
+    pub fn signature_ok(&self) -> bool {
+        let bad = |v: &Verification| matches!(v, Verification::Invalid { .. });
+        !self.unsigned_but_required.as_ref().is_some_and(bad)
+            && !self
+                .signature
+                .as_ref()
+                .is_some_and(|s| bad(&s.verification) || s.structure_error.is_some())
     }
 }

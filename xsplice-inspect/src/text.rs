@@ -68,6 +68,30 @@ pub fn render_text(i: &Inspection) -> String {
     let _ = writeln!(out, "  version          {}", i.version);
     let _ = writeln!(out, "  target build-id  {}", i.target_build_id);
     let _ = writeln!(out, "  build-id         {}", i.build_id);
+    match (&i.signature, &i.unsigned_but_required) {
+        (Some(sig), _) => {
+            let _ = writeln!(out, "  signature        {}", sig.trailer);
+            if let Some(e) = &sig.structure_error {
+                let _ = writeln!(out, "                   MALFORMED: {e}");
+            }
+            let _ = writeln!(
+                out,
+                "                   signed bytes: {} of {}",
+                i.payload_size, i.file_size
+            );
+            let _ = writeln!(
+                out,
+                "                   {}",
+                verification(&sig.verification)
+            );
+        }
+        (None, Some(v)) => {
+            let _ = writeln!(out, "  signature        none; {}", verification(v));
+        }
+        (None, None) => {
+            let _ = writeln!(out, "  signature        none");
+        }
+    }
     if i.depends.is_empty() {
         let _ = writeln!(
             out,
@@ -161,6 +185,16 @@ pub fn render_text(i: &Inspection) -> String {
         }
     }
     out
+}
+
+fn verification(v: &crate::Verification) -> String {
+    match v {
+        crate::Verification::NotChecked => "verification: not checked (give --cert)".into(),
+        crate::Verification::Valid { subject } => {
+            format!("verification: VALID, signed by {subject}")
+        }
+        crate::Verification::Invalid { reason } => format!("verification: INVALID: {reason}"),
+    }
 }
 
 fn spaced(hex: &str) -> String {

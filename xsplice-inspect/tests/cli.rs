@@ -58,3 +58,93 @@ fn malformed_input_exits_1_with_the_readers_error_and_no_partial_dump() {
     assert_eq!(code, 1);
     assert!(err.contains("missing: No such file"), "{err}");
 }
+
+/// A throw-away RSA key and self-signed certificate made by openssl.
+fn keypair(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (key, cert) = (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.pem")),
+    );
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        ])
+        .arg(format!("/O=Example/CN=Example {name} signing key"))
+        .args(["-addext", "subjectKeyIdentifier=hash", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    (key, cert)
+}
+
+#[test]
+fn shows_and_verifies_an_appended_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = keypair(dir.path(), "good");
+    let (_, other) = keypair(dir.path(), "other");
+    let payload = to_bytes(&fixtures::full()).unwrap();
+    let key =
+        xsplice_sign::SigningKey::from_pem_or_der(&std::fs::read(&key).unwrap(), None).unwrap();
+    let certificate =
+        xsplice_sign::Certificate::from_pem_or_der(&std::fs::read(&cert).unwrap()).unwrap();
+    let signed = xsplice_sign::sign(&payload, &key, &certificate, &Default::default()).unwrap();
+    let path = dir.path().join("signed.xsplice");
+    std::fs::write(&path, &signed).unwrap();
+
+    let (code, out, err) = inspect(&[path.as_os_str()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("signature        legacy signature (RSA, SHA-256)")
+            || out.contains("signature        legacy"),
+        "{out}"
+    );
+    assert!(out.contains("signer \"Example good signing key\""), "{out}");
+    assert!(
+        out.contains(&format!(
+            "signed bytes: {} of {}",
+            payload.len(),
+            signed.len()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("verification: not checked"), "{out}");
+    assert!(
+        out.contains("xsplice payload \"xsa132-and-friends\""),
+        "{out}"
+    );
+
+    let (code, out, _) = inspect(&[path.as_os_str(), "--cert".as_ref(), cert.as_os_str()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("verification: VALID, signed by"), "{out}");
+
+    let (code, out, _) = inspect(&[path.as_os_str(), "--cert".as_ref(), other.as_os_str()]);
+    assert_eq!(code, 1);
+    assert!(out.contains("verification: INVALID: wrong key id"), "{out}");
+
+    let (code, out, _) = inspect(&[
+        path.as_os_str(),
+        "--json".as_ref(),
+        "--cert".as_ref(),
+        cert.as_os_str(),
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["signature"]["verification"]["status"], "valid");
+    assert_eq!(v["payload_size"], payload.len());
+
+    let unsigned = dir.path().join("unsigned.xsplice");
+    std::fs::write(&unsigned, &payload).unwrap();
+    let (code, out, _) = inspect(&[unsigned.as_os_str(), "--cert".as_ref(), cert.as_os_str()]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("signature        none; verification: INVALID: not signed"),
+        "{out}"
+    );
+}

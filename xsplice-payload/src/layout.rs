@@ -9,6 +9,8 @@
 pub const PAYLOAD_VERSION: u32 = 1;
 /// Longest payload name in bytes, not counting the terminating NUL.
 pub const MAX_NAME_LEN: usize = 40;
+/// Largest alignment a loaded section may ask for (a page).
+pub const MAX_SECTION_ALIGN: u64 = 4096;
 /// Longest build-id accepted anywhere (target, own, dependency).
 pub const MAX_BUILD_ID_LEN: usize = 64;
 

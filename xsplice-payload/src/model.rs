@@ -267,10 +267,13 @@ impl Payload {
             if self.sections[..i].iter().any(|o| o.name == s.name) {
                 return Err(bad(at, "duplicate section name"));
             }
-            if !s.align.is_power_of_two() {
+            if !s.align.is_power_of_two() || s.align > MAX_SECTION_ALIGN {
                 return Err(bad(
                     at,
-                    format!("alignment {} is not a power of two", s.align),
+                    format!(
+                        "alignment {} is not a power of two <= {MAX_SECTION_ALIGN}",
+                        s.align
+                    ),
                 ));
             }
             match s.kind {

@@ -227,8 +227,8 @@ pub fn model_from_bytes(data: &[u8]) -> Payload {
     let (mut locals, mut globals) = (Vec::new(), Vec::new());
     for i in 0..c.below(8) {
         let kind = [SymbolKind::NoType, SymbolKind::Func, SymbolKind::Object][c.below(3)];
-        let global = c.u8() % 2 == 0;
-        let defined = !global || c.u8() % 4 != 0;
+        let global = c.u8().is_multiple_of(2);
+        let defined = !global || !c.u8().is_multiple_of(4);
         let definition = defined.then(|| {
             let section = c.below(sections.len());
             let len = sections[section].size;
@@ -274,7 +274,7 @@ pub fn model_from_bytes(data: &[u8]) -> Payload {
                 .width,
         );
         let size = sections[si].size;
-        let target = if symbols.is_empty() || c.u8() % 2 == 0 {
+        let target = if symbols.is_empty() || c.u8().is_multiple_of(2) {
             RelocTarget::Section(c.below(sections.len()))
         } else {
             RelocTarget::Symbol(c.below(symbols.len()))
@@ -297,7 +297,7 @@ pub fn model_from_bytes(data: &[u8]) -> Payload {
         let offset = c.u64() % code_len;
         let name = format!("fn{i}");
         let flags = XSPLICE_SECTION_TEXT
-            | if c.u8() % 2 == 0 {
+            | if c.u8().is_multiple_of(2) {
                 XSPLICE_SECTION_NO_STACKCHECK
             } else {
                 0
@@ -326,7 +326,7 @@ pub fn model_from_bytes(data: &[u8]) -> Payload {
             },
         });
     }
-    let old = (c.u8() % 2 == 0).then(|| {
+    let old = c.u8().is_multiple_of(2).then(|| {
         let expected = c.bytes(5);
         sections.push(ContentSection::with_data(
             ".rodata.old",

@@ -175,6 +175,15 @@ fn writable_and_executable_section() {
 }
 
 #[test]
+fn alignment_above_a_page() {
+    // Found by fuzzing: a 2^62 alignment made the writer try to allocate exabytes.
+    let mut f = Fixture::new();
+    let at = f.shdr(".text.do_xen_version") + 48;
+    f.put(at, &(1u64 << 62).to_le_bytes());
+    f.expect(K::BadSection, "largest alignment a loader honours (4096)");
+}
+
+#[test]
 fn rel_sections_and_bad_relocation_types() {
     let mut f = Fixture::new();
     let at = f.shdr(".rela.xsplice") + 4;

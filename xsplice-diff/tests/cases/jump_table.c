@@ -4,6 +4,7 @@
 //#ExpectChanged: dispatch
 //#ExpectPatched: dispatch
 //#ExpectCarried: .rodata.dispatch
+//#ExpectRelocTypes: R_X86_64_PC32 R_X86_64_PLT32
 __attribute__((noinline)) int op(int k) { __asm__ volatile("" :: "r"(k)); return k; }
 int dispatch(int c, int v)
 {

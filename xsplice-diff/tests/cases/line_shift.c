@@ -3,6 +3,7 @@
 //#ExpectOutcome: nochange
 //#ExpectLineOnly: later
 //#ExpectSame: first later warn_at
+//#ExpectLineDelta: later 2
 __attribute__((noinline)) void warn_at(const char *file, int line) { __asm__ volatile("" :: "r"(file), "r"(line)); }
 int first(int x) { return x + 1; }
 //+/* explain first()

@@ -3,6 +3,7 @@
 //#ExpectOutcome: refused
 //#ExpectRefusal: UnsupportedReloc caller R_X86_64_GOTPCRELX
 //#ExpectRefusalCount: 1
+//#File: unsupported_reloc.c
 extern void external_fn(int);
 int caller(int v)
 {

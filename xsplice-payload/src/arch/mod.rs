@@ -49,6 +49,9 @@ pub trait Arch: Sync {
     fn pointer_reloc(&self) -> u32;
     /// The relocation types a payload's content may use, or `None` if not allowed.
     fn reloc_info(&self, r_type: u32) -> Option<RelocKind>;
+    /// `R_X86_64_GOTPCRELX (41)`: a name for any relocation type of the machine,
+    /// accepted or not, for messages.
+    fn reloc_type_name(&self, r_type: u32) -> String;
     /// The no-op relocation type (skipped by loaders).
     fn none_reloc(&self) -> u32;
     /// Bytes of the jump written at a patched function's entry.

@@ -40,6 +40,33 @@ impl Arch for X86_64 {
             _ => return None,
         })
     }
+    fn reloc_type_name(&self, r_type: u32) -> String {
+        use elf::*;
+        let n = match r_type {
+            R_X86_64_NONE => "R_X86_64_NONE",
+            R_X86_64_64 => "R_X86_64_64",
+            R_X86_64_PC32 => "R_X86_64_PC32",
+            R_X86_64_GOT32 => "R_X86_64_GOT32",
+            R_X86_64_PLT32 => "R_X86_64_PLT32",
+            R_X86_64_GOTPCREL => "R_X86_64_GOTPCREL",
+            R_X86_64_32 => "R_X86_64_32",
+            R_X86_64_32S => "R_X86_64_32S",
+            R_X86_64_16 => "R_X86_64_16",
+            R_X86_64_PC16 => "R_X86_64_PC16",
+            R_X86_64_8 => "R_X86_64_8",
+            R_X86_64_PC8 => "R_X86_64_PC8",
+            R_X86_64_TPOFF32 => "R_X86_64_TPOFF32",
+            R_X86_64_PC64 => "R_X86_64_PC64",
+            R_X86_64_GOTOFF64 => "R_X86_64_GOTOFF64",
+            R_X86_64_GOTPC32 => "R_X86_64_GOTPC32",
+            R_X86_64_SIZE32 => "R_X86_64_SIZE32",
+            R_X86_64_SIZE64 => "R_X86_64_SIZE64",
+            R_X86_64_GOTPCRELX => "R_X86_64_GOTPCRELX",
+            R_X86_64_REX_GOTPCRELX => "R_X86_64_REX_GOTPCRELX",
+            _ => "relocation type",
+        };
+        format!("{n} ({r_type})")
+    }
     fn trampoline_len(&self) -> usize {
         5
     }
@@ -77,6 +104,13 @@ mod tests {
         assert_eq!(back, [0xe9, 0xfb, 0xef, 0xff, 0xff]);
         assert!(X86_64.encode_trampoline(0, 1 << 32).is_none());
         assert!(X86_64.encode_trampoline(1 << 32, 0).is_none());
+    }
+
+    #[test]
+    fn every_relocation_type_has_a_name() {
+        assert_eq!(X86_64.reloc_type_name(41), "R_X86_64_GOTPCRELX (41)");
+        assert_eq!(X86_64.reloc_type_name(4), "R_X86_64_PLT32 (4)");
+        assert_eq!(X86_64.reloc_type_name(200), "relocation type (200)");
     }
 
     #[test]

@@ -431,7 +431,7 @@ fn check_section_header(c: &Cursor, s: &Shdr, st: &str, shnum: u64) -> Result<()
             format!("{} is not a power of two", s.addralign),
         ));
     }
-    if s.addralign > 1 && s.addr % s.addralign != 0 {
+    if s.addralign > 1 && !s.addr.is_multiple_of(s.addralign) {
         return Err(err(
             K::BadSection,
             st,
@@ -447,6 +447,19 @@ fn check_section_header(c: &Cursor, s: &Shdr, st: &str, shnum: u64) -> Result<()
             "sh_link",
             at + 40,
             format!("{} is not a section index (< {shnum})", s.link),
+        ));
+    }
+    if s.flags & SHF_ALLOC != 0 && s.addralign > crate::layout::MAX_SECTION_ALIGN {
+        return Err(err(
+            K::BadSection,
+            st,
+            "sh_addralign",
+            at + 48,
+            format!(
+                "{} is above the largest alignment a loader honours ({})",
+                s.addralign,
+                crate::layout::MAX_SECTION_ALIGN
+            ),
         ));
     }
     if s.flags & SHF_WRITE != 0 && s.flags & SHF_EXECINSTR != 0 {
@@ -622,7 +635,7 @@ fn parse_symbols(c: &Cursor, sections: &[Shdr], symtab: usize) -> Result<Vec<Sym
             format!("{} < sizeof(Elf64_Sym) = {SYM_SIZE}", s.entsize),
         ));
     }
-    if s.size == 0 || s.size % s.entsize != 0 {
+    if s.size == 0 || !s.size.is_multiple_of(s.entsize) {
         return Err(err(
             K::BadSection,
             st,

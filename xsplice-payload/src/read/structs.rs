@@ -229,7 +229,7 @@ fn struct_section<'e>(
             "a structure section is PROGBITS, SHF_ALLOC|SHF_WRITE",
         ));
     }
-    if shdr.size % layout.size as u64 != 0 {
+    if !shdr.size.is_multiple_of(layout.size as u64) {
         return Err(err(
             K::BadSection,
             st,
@@ -431,7 +431,7 @@ impl<'e> Decoder<'e> {
                 ),
             ));
         }
-        if p.offset % layout.size as u64 != 0 {
+        if !p.offset.is_multiple_of(layout.size as u64) {
             return Err(self.field_err(
                 from,
                 field,

@@ -1,0 +1,189 @@
+//! `runtime-sim`: thin command-line glue over the `runtime_sim` library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use runtime_sim::scenario;
+use runtime_sim::session::Session;
+use runtime_sim::state::Action;
+use runtime_sim::verify::{Probe, VerifyConfig, verify};
+
+#[derive(Parser)]
+#[command(
+    name = "runtime-sim",
+    version,
+    about = "Simulated hypervisor for xSplice payloads"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a scenario file and print a table of its steps.
+    Run { scenario: PathBuf },
+    /// Upload, check, apply, revert and unload a payload, running probes in between.
+    Verify {
+        #[arg(long)]
+        hypervisor: PathBuf,
+        /// Trusted certificate (repeatable): payloads must then be signed.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        #[arg(long, default_value_t = 2)]
+        cpus: usize,
+        payload: PathBuf,
+        /// FUNCTION(ARGS)=VALUE: the value the patched function must return.
+        #[arg(long = "probe", required = true)]
+        probes: Vec<String>,
+    },
+    /// Create a session file for the `xsplice` commands.
+    Session {
+        session: PathBuf,
+        #[arg(long)]
+        hypervisor: PathBuf,
+        #[arg(long)]
+        cpus: Option<usize>,
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// The design's xen-xsplice tool, against a session file.
+    Xsplice {
+        session: PathBuf,
+        #[command(subcommand)]
+        cmd: Ctl,
+    },
+}
+
+#[derive(Subcommand)]
+enum Ctl {
+    /// Upload FILE as payload ID.
+    Upload { id: String, file: PathBuf },
+    /// List payloads and their states.
+    List,
+    Check {
+        id: String,
+        #[arg(long, default_value_t = 0)]
+        time: u64,
+    },
+    Apply {
+        id: String,
+        #[arg(long, default_value_t = 0)]
+        time: u64,
+    },
+    Revert {
+        id: String,
+        #[arg(long, default_value_t = 0)]
+        time: u64,
+    },
+    Unload {
+        id: String,
+        #[arg(long, default_value_t = 0)]
+        time: u64,
+    },
+    /// Call a hypervisor function: 'name(1, 2)'.
+    Call {
+        call: String,
+        #[arg(long, default_value_t = 0)]
+        cpu: usize,
+    },
+    /// Print every payload and CPU (the debug key handler).
+    Dump,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("runtime-sim: {msg}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run { scenario } => match scenario::run_file(&scenario) {
+            Ok(reports) => {
+                print!("{}", scenario::table(&reports));
+                if reports.iter().all(|r| r.ok) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => fail(e),
+        },
+        Cmd::Verify {
+            hypervisor,
+            trust,
+            cpus,
+            payload,
+            probes,
+        } => {
+            let probes: Result<Vec<Probe>, String> =
+                probes.iter().map(|p| Probe::parse(p)).collect();
+            let probes = match probes {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            let cfg = VerifyConfig {
+                hypervisor,
+                trust,
+                payload,
+                probes,
+                cpus,
+            };
+            match verify(&cfg) {
+                Ok(r) => {
+                    print!("{}", r.render());
+                    if r.ok() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Cmd::Session {
+            session,
+            hypervisor,
+            cpus,
+            trust,
+            policy,
+        } => match Session::create(&session, &hypervisor, cpus, &trust, policy.as_deref()) {
+            Ok(_) => {
+                println!("created session {}", session.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        Cmd::Xsplice { session, cmd } => {
+            let mut s = match Session::open(&session) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let out = match cmd {
+                Ctl::Upload { id, file } => s.upload(&id, &file),
+                Ctl::List => Ok(s.list()),
+                Ctl::Check { id, time } => s.action(Action::Check, &id, time),
+                Ctl::Apply { id, time } => s.action(Action::Apply, &id, time),
+                Ctl::Revert { id, time } => s.action(Action::Revert, &id, time),
+                Ctl::Unload { id, time } => s.action(Action::Unload, &id, time),
+                Ctl::Call { call, cpu } => s.call(cpu, &call),
+                Ctl::Dump => Ok(s.dump()),
+            };
+            match out {
+                Ok(o) => {
+                    print!("{}", o.text);
+                    if o.ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => fail(e),
+            }
+        }
+    }
+}

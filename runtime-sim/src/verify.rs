@@ -1,0 +1,276 @@
+//! `runtime-sim verify`: does a payload behave as promised?
+//!
+//! upload → check → run every probe on the unpatched hypervisor and record the
+//! results → apply → every probe must return its expected value → revert → every
+//! probe must return what it returned before → unload. All through the hypercall
+//! interface as domain 0.
+
+use std::path::PathBuf;
+
+use xsplice_image::Image;
+
+use crate::boot::SimConfig;
+use crate::client::Client;
+use crate::cpu::Arg;
+use crate::hypervisor::Hypervisor;
+use crate::policy::Policy;
+use crate::report::{ret_matches, show_ret, status_or_gone};
+use crate::signature::Trust;
+use crate::state::{Action, Status};
+
+/// `function(args)=value`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    pub function: String,
+    pub args: Vec<i64>,
+    pub want: i64,
+}
+
+impl Probe {
+    /// Parses `do_version(0)=263`; arguments and value in decimal or `0x` hex,
+    /// optionally negative.
+    pub fn parse(text: &str) -> Result<Probe, String> {
+        let bad = |why: &str| format!("probe `{text}`: {why} (expected FUNCTION(ARGS)=VALUE)");
+        let (call, value) = text.rsplit_once('=').ok_or_else(|| bad("no `=`"))?;
+        let call = call.trim();
+        let (function, rest) = call.split_once('(').ok_or_else(|| bad("no `(`"))?;
+        let args = rest
+            .strip_suffix(')')
+            .ok_or_else(|| bad("no closing `)`"))?;
+        let function = function.trim();
+        if function.is_empty() {
+            return Err(bad("no function name"));
+        }
+        let args = if args.trim().is_empty() {
+            Vec::new()
+        } else {
+            args.split(',')
+                .map(|a| {
+                    parse_int(a.trim()).ok_or_else(|| bad(&format!("bad argument `{}`", a.trim())))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let want = parse_int(value.trim()).ok_or_else(|| bad("bad value"))?;
+        Ok(Probe {
+            function: function.to_string(),
+            args,
+            want,
+        })
+    }
+
+    pub fn call_text(&self) -> String {
+        let a: Vec<String> = self.args.iter().map(|a| a.to_string()).collect();
+        format!("{}({})", self.function, a.join(", "))
+    }
+}
+
+pub fn parse_int(s: &str) -> Option<i64> {
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, s),
+    };
+    let v = match digits.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok()? as i64,
+        None => digits.parse::<u64>().ok()? as i64,
+    };
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+#[derive(Clone, Debug)]
+pub struct VerifyConfig {
+    pub hypervisor: PathBuf,
+    pub trust: Vec<PathBuf>,
+    pub payload: PathBuf,
+    pub probes: Vec<Probe>,
+    pub cpus: usize,
+}
+
+/// One probe's three runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeRow {
+    pub probe: Probe,
+    pub before: Result<u64, String>,
+    pub patched: Option<Result<u64, String>>,
+    pub reverted: Option<Result<u64, String>>,
+}
+
+impl ProbeRow {
+    fn patched_ok(&self) -> bool {
+        matches!(&self.patched, Some(Ok(v)) if ret_matches(*v, self.probe.want))
+    }
+    fn reverted_ok(&self) -> bool {
+        matches!((&self.before, &self.reverted), (Ok(b), Some(Ok(r))) if b == r)
+    }
+    pub fn ok(&self) -> bool {
+        self.before.is_ok() && self.patched_ok() && self.reverted_ok()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct VerifyReport {
+    pub build_id: String,
+    /// (step, result, held)
+    pub steps: Vec<(String, String, bool)>,
+    pub probes: Vec<ProbeRow>,
+    /// Why steps failed.
+    pub notes: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.steps.iter().all(|s| s.2) && self.probes.iter().all(ProbeRow::ok)
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = format!("hypervisor build-id {}\n\n", self.build_id);
+        s += &format!("{:<8}  {:<12}  ok\n", "step", "result");
+        for (step, res, ok) in &self.steps {
+            s += &format!("{step:<8}  {res:<12}  {}\n", if *ok { "yes" } else { "NO" });
+        }
+        let show = |r: &Option<Result<u64, String>>| match r {
+            None => "-".to_string(),
+            Some(Ok(v)) => show_ret(*v),
+            Some(Err(_)) => "error".to_string(),
+        };
+        let w = self
+            .probes
+            .iter()
+            .map(|p| p.probe.call_text().len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        s += &format!(
+            "\n{:<w$}  {:>10}  {:>10}  {:>10}  {:>10}  ok\n",
+            "probe", "unpatched", "patched", "expected", "reverted"
+        );
+        let mut errors = Vec::new();
+        for p in &self.probes {
+            s += &format!(
+                "{:<w$}  {:>10}  {:>10}  {:>10}  {:>10}  {}\n",
+                p.probe.call_text(),
+                show(&Some(p.before.clone())),
+                show(&p.patched),
+                p.probe.want,
+                show(&p.reverted),
+                if p.ok() { "yes" } else { "NO" }
+            );
+            for r in [Some(&p.before), p.patched.as_ref(), p.reverted.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                if let Err(e) = r {
+                    errors.push(format!("{}: {e}", p.probe.call_text()));
+                }
+            }
+        }
+        for e in errors.iter().chain(&self.notes) {
+            s += &format!("  {e}\n");
+        }
+        s += if self.ok() {
+            "\nverified: every probe held\n"
+        } else {
+            "\nNOT verified\n"
+        };
+        s
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct VerifyError(pub String);
+
+fn run_probes(hv: &mut Hypervisor, probes: &[Probe]) -> Vec<Result<u64, String>> {
+    probes
+        .iter()
+        .map(|p| {
+            let args: Vec<Arg> = p.args.iter().map(|&a| Arg::Int(a as u64)).collect();
+            hv.call(0, &p.function, &args)
+                .map(|r| r.ret)
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Runs the verification. Errors are setup problems (unreadable files); everything
+/// about the payload is in the report.
+pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
+    let image = Image::from_path(&cfg.hypervisor).map_err(|e| VerifyError(e.to_string()))?;
+    let trust = Trust::from_paths(&cfg.trust).map_err(|e| VerifyError(e.to_string()))?;
+    let bytes = std::fs::read(&cfg.payload)
+        .map_err(|e| VerifyError(format!("{}: cannot read: {e}", cfg.payload.display())))?;
+    let config = SimConfig {
+        cpus: cfg.cpus,
+        ..SimConfig::default()
+    };
+    let mut hv = Hypervisor::boot(image, config, Policy::default(), trust)
+        .map_err(|e| VerifyError(format!("boot: {e}")))?;
+    let mut report = VerifyReport {
+        build_id: hex::encode(hv.build_id()),
+        steps: Vec::new(),
+        probes: Vec::new(),
+        notes: Vec::new(),
+    };
+    let mut c = Client::new(0);
+    let id = "verify";
+    let up = c.upload(&mut hv, id, &bytes);
+    report.steps.push((
+        "upload".into(),
+        up.as_ref()
+            .map_or_else(|e| format!("-{}", e.errno), |()| "LOADED".into()),
+        up.is_ok(),
+    ));
+    let mut notes = Vec::new();
+    if let Err(e) = &up {
+        notes.push(e.to_string());
+    }
+    let mut act = |hv: &mut Hypervisor, c: &mut Client, a: Action, want: Option<Status>| -> bool {
+        let r = c.action(hv, id, a, 0);
+        hv.settle();
+        let st = c.get(hv, id).ok();
+        let ok = r.is_ok() && st == want;
+        let shown = match &r {
+            Err(e) => format!("-{}", e.errno),
+            Ok(()) => status_or_gone(st),
+        };
+        if !ok && let Some(f) = hv.payloads().first().and_then(|r| r.error.clone()) {
+            notes.push(format!("{}: {}", a.name(), f.why));
+        }
+        report.steps.push((a.name().to_string(), shown, ok));
+        ok
+    };
+    let before = run_probes(&mut hv, &cfg.probes);
+    report.probes = cfg
+        .probes
+        .iter()
+        .zip(before)
+        .map(|(p, b)| ProbeRow {
+            probe: p.clone(),
+            before: b,
+            patched: None,
+            reverted: None,
+        })
+        .collect();
+    if up.is_ok() && act(&mut hv, &mut c, Action::Check, Some(Status::Checked)) {
+        if act(&mut hv, &mut c, Action::Apply, Some(Status::Applied)) {
+            for (row, r) in report
+                .probes
+                .iter_mut()
+                .zip(run_probes(&mut hv, &cfg.probes))
+            {
+                row.patched = Some(r);
+            }
+            if act(&mut hv, &mut c, Action::Revert, Some(Status::Reverted)) {
+                for (row, r) in report
+                    .probes
+                    .iter_mut()
+                    .zip(run_probes(&mut hv, &cfg.probes))
+                {
+                    row.reverted = Some(r);
+                }
+            }
+        }
+        act(&mut hv, &mut c, Action::Unload, None);
+    }
+    report.notes = notes;
+    Ok(report)
+}

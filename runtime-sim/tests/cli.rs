@@ -1,0 +1,299 @@
+//! The command line: run, verify, session + xsplice commands.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+fn sim(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_runtime-sim"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn setup() -> Fixture {
+    let fx = Fixture::new();
+    let image = fx.image();
+    let d = fx.dir.path();
+    std::fs::write(
+        d.join("v264.xsplice"),
+        bytes(&replace(&image, "v264", &[("do_version", ret_const(264))])),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("mid.xsplice"),
+        bytes(&replace(&image, "mid", &[("middle", ret_const(1))])),
+    )
+    .unwrap();
+    fx
+}
+
+#[test]
+fn verify_passes_and_fails_with_a_table() {
+    let fx = setup();
+    let d = fx.dir.path();
+    let o = sim(
+        d,
+        &[
+            "verify",
+            "--hypervisor",
+            "hv.elf",
+            "v264.xsplice",
+            "--probe",
+            "do_version(0)=264",
+            "--probe",
+            "add(2, 3)=5",
+        ],
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("do_version(0)"), "{t}");
+    let row = t.lines().find(|l| l.starts_with("do_version(0)")).unwrap();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cols,
+        ["do_version(0)", "263", "264", "264", "263", "yes"],
+        "{t}"
+    );
+    assert!(t.contains("verified"), "{t}");
+
+    let o = sim(
+        d,
+        &[
+            "verify",
+            "--hypervisor",
+            "hv.elf",
+            "v264.xsplice",
+            "--probe",
+            "do_version(0)=265",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("NOT verified"));
+    let o = sim(
+        d,
+        &[
+            "verify",
+            "--hypervisor",
+            "missing.elf",
+            "v264.xsplice",
+            "--probe",
+            "f()=1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("missing.elf"), "{}", text(&o));
+    let o = sim(
+        d,
+        &[
+            "verify",
+            "--hypervisor",
+            "hv.elf",
+            "v264.xsplice",
+            "--probe",
+            "f(=1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("f(=1"), "{}", text(&o));
+}
+
+#[test]
+fn scenario_files_run_with_expectations() {
+    let fx = setup();
+    let d = fx.dir.path();
+    let scenario = r#"
+hypervisor = "hv.elf"
+cpus = 2
+
+[[step]]
+op = "call"
+function = "do_version"
+args = [0]
+ret = 263
+
+[[step]]
+op = "upload"
+id = "v264"
+payload = "v264.xsplice"
+
+[[step]]
+op = "upload"
+id = "v264"
+payload = "v264.xsplice"
+expect = "EEXIST"
+
+[[step]]
+op = "apply"
+id = "v264"
+expect = "EINVAL"
+
+[[step]]
+op = "check"
+id = "v264"
+
+[[step]]
+op = "apply"
+id = "v264"
+
+[[step]]
+op = "call"
+function = "do_version"
+args = [1]
+ret = 264
+
+[[step]]
+op = "list"
+entries = ["v264=APPLIED"]
+
+[[step]]
+op = "upload"
+id = "mid"
+payload = "mid.xsplice"
+
+[[step]]
+op = "call"
+cpu = 1
+function = "outer"
+args = [5]
+stop_at = "leaf"
+
+[[step]]
+op = "check"
+id = "mid"
+status = "-EBUSY"
+
+[[step]]
+op = "resume"
+cpu = 1
+ret = 21
+
+[[step]]
+op = "check"
+id = "mid"
+
+[[step]]
+op = "build_id"
+value = "1122334455667788990011223344556677889900"
+
+[[step]]
+op = "revert"
+id = "v264"
+
+[[step]]
+op = "unload"
+id = "v264"
+
+[[step]]
+op = "get"
+id = "v264"
+expect = "ENOENT"
+"#;
+    std::fs::write(d.join("s.toml"), scenario).unwrap();
+    let o = sim(d, &["run", "s.toml"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("17 passed, 0 failed"), "{t}");
+    assert!(t.contains("-EBUSY"), "{t}");
+
+    // A wrong expectation fails the run and says why.
+    std::fs::write(
+        d.join("bad.toml"),
+        scenario.replace("ret = 264", "ret = 999"),
+    )
+    .unwrap();
+    let o = sim(d, &["run", "bad.toml"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("expected 999") && t.contains("16 passed, 1 failed"),
+        "{t}"
+    );
+    std::fs::write(
+        d.join("typo.toml"),
+        "hypervisor = \"hv.elf\"\n[[step]]\nop = \"aply\"\nid = \"x\"\n",
+    )
+    .unwrap();
+    let o = sim(d, &["run", "typo.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("typo.toml"), "{}", text(&o));
+}
+
+#[test]
+fn xsplice_commands_against_a_session() {
+    let fx = setup();
+    let d = fx.dir.path();
+    let o = sim(d, &["session", "s.session", "--hypervisor", "hv.elf"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = sim(d, &["session", "s.session", "--hypervisor", "hv.elf"]);
+    assert_eq!(o.status.code(), Some(2), "refuses to overwrite");
+    let x = |args: &[&str]| {
+        let mut a = vec!["xsplice", "s.session"];
+        a.extend_from_slice(args);
+        sim(d, &a)
+    };
+    let o = x(&["upload", "v264", "v264.xsplice"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = x(&["upload", "v264", "v264.xsplice"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("EEXIST"), "{}", text(&o));
+    let o = x(&["apply", "v264"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("failed with EINVAL (apply is not allowed in state LOADED)"),
+        "{}",
+        text(&o)
+    );
+    let o = x(&["check", "v264"]);
+    assert!(
+        o.status.success() && text(&o).contains("completed!"),
+        "{}",
+        text(&o)
+    );
+    let o = x(&["apply", "v264"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = x(&["call", "do_version(0)"]);
+    assert_eq!(text(&o), "do_version(0) = 264\n");
+    let o = x(&["list"]);
+    let t = text(&o);
+    assert!(
+        t.contains(" ID ")
+            && t.lines()
+                .any(|l| l.starts_with("v264 ") && l.ends_with("| APPLIED")),
+        "{t}"
+    );
+    let o = x(&["dump"]);
+    let t = text(&o);
+    assert!(
+        t.contains("id=v264 status=APPLIED(8,old=4)") && t.contains("wrote 0x"),
+        "{t}"
+    );
+    let o = x(&["revert", "v264"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = x(&["call", "do_version(0)"]);
+    assert_eq!(text(&o), "do_version(0) = 263\n");
+    // The session replays as a scenario.
+    let o = sim(d, &["run", "s.session"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // A changed payload file is detected on replay.
+    std::fs::write(d.join("v264.xsplice"), b"changed").unwrap();
+    let o = x(&["list"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("diverged at step 1") && text(&o).contains("changed"),
+        "{}",
+        text(&o)
+    );
+}
