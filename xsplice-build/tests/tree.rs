@@ -53,9 +53,11 @@ fn c_file_change_rebuilds_one_object_with_function_sections() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = example_trees(tmp.path(), "xsa125-fix");
     let before = snapshot(&a);
+    let before_b = snapshot(&b);
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let got = collect(&input(&a, &b, "gcc"), &work, &NoProgress).unwrap();
+    assert_eq!(before_b, snapshot(&b), "the patched tree was modified");
     let t = tree_summary(&got.summary);
     assert_eq!(t.base, BaseSource::Copied);
     assert!(
@@ -343,4 +345,52 @@ fn absolute_compiler_path_warns_then_pass_cc_wraps_it() {
     assert_eq!(names(&got.pairs), ["x.o"]);
     assert!(tree_summary(&got.summary).warnings.is_empty());
     assert!(section_names(got.pairs[0].orig.as_ref().unwrap()).contains(&".text.x".to_string()));
+}
+
+#[test]
+fn a_tree_is_one_directory_on_each_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    copy_sources(&example_src(), &a);
+    let mut cfg = input(&a, &a.join("common/version.c"), "gcc");
+    let e = collect(&cfg, tmp.path(), &NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "a tree is given as one directory for --orig and one for --patched"
+    );
+    cfg.patched = vec![a.clone(), a.clone()];
+    assert!(collect(&cfg, tmp.path(), &NoProgress).is_err());
+}
+
+#[test]
+fn config_file_outside_the_tree_is_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    // The Makefile is one level down: only the configured command finds it.
+    copy_sources(&example_src(), &a.join("hv"));
+    copy_sources(&example_src(), &b.join("hv"));
+    run_make(&a.join("hv"), &[]);
+    apply_patch(&b.join("hv"), &patch_file("xsa132-fix"));
+    let conf = tmp.path().join("build.toml");
+    std::fs::write(&conf, "[build]\ncommand = [\"make\", \"-C\", \"hv\"]\n").unwrap();
+    let mut cfg = input(&a, &b, "gcc");
+    cfg.tree_config_file = Some(conf);
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let got = collect(&cfg, &work, &NoProgress).unwrap();
+    assert_eq!(names(&got.pairs), ["hv/arch/arch_domctl.o"]);
+
+    // Without it, `make` at the root has no Makefile: a clear error.
+    cfg.tree_config_file = None;
+    let work = tmp.path().join("work2");
+    std::fs::create_dir(&work).unwrap();
+    let e = collect(&cfg, &work, &NoProgress).unwrap_err().to_string();
+    assert!(
+        e.starts_with("building the original tree failed: `make -j2`"),
+        "{e}"
+    );
+    assert!(e.contains("make-orig.log"), "{e}");
 }
