@@ -404,6 +404,88 @@ mod tests {
     }
 
     #[test]
+    fn copy_keeps_times_retargets_links_and_rewrites_dep_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::create_dir_all(src.join(".git")).unwrap();
+        std::fs::write(src.join(".git/HEAD"), "ref").unwrap();
+        std::fs::write(src.join("sub/a.c"), "int a;").unwrap();
+        let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        set_times(&src.join("sub/a.c"), old, old).unwrap();
+        let dep = format!(
+            "sub/a.o: {}/sub/a.c {}/inc/x.h\n",
+            src.display(),
+            src.display()
+        );
+        std::fs::write(src.join("sub/a.d"), &dep).unwrap();
+        std::os::unix::fs::symlink(src.join("sub"), src.join("abs-link")).unwrap();
+        std::os::unix::fs::symlink("sub/a.c", src.join("rel-link")).unwrap();
+        std::os::unix::fs::symlink("/usr/include", src.join("outside")).unwrap();
+        std::fs::write(src.join("skip-me"), "x").unwrap();
+
+        let dst = tmp.path().join("dst");
+        let stats = copy_tree(&src, &dst, &["skip-me".to_string()], &crate::NoProgress).unwrap();
+        assert_eq!(stats.files, 2);
+        assert!(!dst.join(".git").exists());
+        assert!(!dst.join("skip-me").exists());
+        let m = std::fs::metadata(dst.join("sub/a.c")).unwrap();
+        assert_eq!(m.modified().unwrap(), old);
+        assert_eq!(
+            std::fs::read_to_string(dst.join("sub/a.d")).unwrap(),
+            dep.replace(&src.display().to_string(), &dst.display().to_string())
+        );
+        assert_eq!(
+            std::fs::read_link(dst.join("abs-link")).unwrap(),
+            dst.join("sub")
+        );
+        assert_eq!(
+            std::fs::read_link(dst.join("rel-link")).unwrap(),
+            Path::new("sub/a.c")
+        );
+        assert_eq!(
+            std::fs::read_link(dst.join("outside")).unwrap(),
+            Path::new("/usr/include")
+        );
+        // The copy is not the original: writing it leaves the original alone.
+        std::fs::write(dst.join("sub/a.c"), "int b;").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(src.join("sub/a.c")).unwrap(),
+            "int a;"
+        );
+
+        // Differences: modified and added files; ELF and dep files ignored.
+        std::fs::write(dst.join("new.h"), "x").unwrap();
+        std::fs::write(dst.join("sub/b.o"), b"\x7fELF....").unwrap();
+        std::fs::write(dst.join("sub/a.d"), "changed").unwrap();
+        let changes = diff_trees(&src, &dst, &[]).unwrap();
+        let got: Vec<_> = changes
+            .iter()
+            .map(|c| (c.rel.display().to_string(), c.kind))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("abs-link".to_string(), ChangeKind::Modified),
+                ("new.h".to_string(), ChangeKind::Added),
+                ("sub/a.c".to_string(), ChangeKind::Modified),
+            ]
+        );
+
+        // Carried changes are newer than everything in the copy.
+        let newest = SystemTime::now() + Duration::from_secs(100);
+        apply_changes(
+            &dst,
+            &src.with_file_name("carry"),
+            &changes[1..],
+            Some(newest),
+        )
+        .unwrap();
+        let m = std::fs::metadata(src.with_file_name("carry").join("sub/a.c")).unwrap();
+        assert!(m.modified().unwrap() > newest);
+    }
+
+    #[test]
     fn dep_files_are_recognised() {
         assert!(is_dep_file(Path::new("common/version.d")));
         assert!(is_dep_file(Path::new("common/.version.o.cmd")));
