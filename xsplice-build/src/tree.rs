@@ -349,6 +349,25 @@ impl TreeJob<'_> {
         let rebuilt: Vec<String> = finals.iter().map(|(rel, _)| rel_string(rel)).collect();
         let transient = record_names(&gone, &patched);
         let mut warnings = Vec::new();
+        let headers: Vec<&String> = changed_files
+            .iter()
+            .filter(|f| {
+                Path::new(f.as_str())
+                    .extension()
+                    .is_some_and(|e| ["h", "hh", "hpp", "inc"].iter().any(|x| e == *x))
+            })
+            .collect();
+        if !headers.is_empty() && !has_dep_files(&base, &self.tree.exclude)? {
+            warnings.push(format!(
+                "header(s) {} changed but the tree has no dependency files (*.d, .*.cmd): \
+                 its build may not rebuild the files that include them",
+                headers
+                    .iter()
+                    .map(|h| h.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         if all.is_empty() {
             warnings.push(format!(
                 "the patched build compiled nothing through the wrapper although {} file(s) changed; \
@@ -427,6 +446,13 @@ impl TreeJob<'_> {
             patched: Some(patched_bytes),
         })
     }
+}
+
+/// Whether the tree holds any dependency file of its build.
+fn has_dep_files(root: &Path, exclude: &[String]) -> Result<bool, BuildError> {
+    Ok(fscopy::list_tree(root, exclude)?
+        .iter()
+        .any(|e| e.kind == EntryKind::File && fscopy::is_dep_file(&e.rel)))
 }
 
 /// Lexically normalised path (`a/./b/../c` → `a/c`), without touching the disk.

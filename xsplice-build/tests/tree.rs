@@ -394,3 +394,40 @@ fn config_file_outside_the_tree_is_used() {
     );
     assert!(e.contains("make-orig.log"), "{e}");
 }
+
+#[test]
+fn header_change_without_dependency_tracking_warns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mk = |root: &Path| {
+        std::fs::create_dir_all(root).unwrap();
+        std::fs::write(root.join("k.h"), "#define K 1\n").unwrap();
+        std::fs::write(
+            root.join("x.c"),
+            "#include \"k.h\"\nint x(int a) { return a + K; }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("Makefile"),
+            "x.o: x.c\n\t$(CC) -O2 -c x.c -o x.o\n",
+        )
+        .unwrap();
+    };
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    mk(&a);
+    mk(&b);
+    run_make(&a, &[]);
+    std::fs::write(b.join("k.h"), "#define K 2\n").unwrap();
+    let work = tmp.path().join("w");
+    std::fs::create_dir(&work).unwrap();
+    let got = collect(&input(&a, &b, "gcc"), &work, &NoProgress).unwrap();
+    let t = tree_summary(&got.summary);
+    assert!(got.pairs.is_empty(), "the tree's make did not rebuild x.o");
+    assert!(
+        t.warnings
+            .iter()
+            .any(|w| w.starts_with("header(s) k.h changed but the tree has no dependency files")),
+        "{:?}",
+        t.warnings
+    );
+}
