@@ -7,9 +7,6 @@
 //! matters for images linked into one RWX segment (Xen's `xen-syms` is one). Nothing
 //! here looks at symbol names, the entry point or addresses of a particular image.
 
-use object::Endianness;
-use object::elf;
-use object::read::elf::{ElfFile64, FileHeader, SectionHeader};
 use xsplice_image::Image;
 
 use crate::memory::{MemError, Memory, Owner, PAGE_SIZE, Perm, page_ceil, page_floor};
@@ -126,33 +123,20 @@ pub fn map_image(image: &Image, mem: &mut Memory) -> Result<(u64, u64), BootErro
 /// Section-level permissions: each image page gets the union of the permissions of
 /// the allocated sections on it, intersected with what its segment allowed.
 fn refine_with_sections(image: &Image, mem: &mut Memory) {
-    let Ok(file) = ElfFile64::<Endianness>::parse(image.bytes()) else {
-        return;
-    };
-    let endian = file.endian();
-    let Ok(sections) = file.elf_header().sections(endian, image.bytes()) else {
-        return;
-    };
     let mut by_page: std::collections::BTreeMap<u64, Perm> = Default::default();
-    for sh in sections.iter() {
-        let flags = sh.sh_flags(endian);
-        let size = sh.sh_size(endian);
-        if flags & u64::from(elf::SHF_ALLOC) == 0
-            || flags & u64::from(elf::SHF_TLS) != 0
-            || size == 0
-        {
+    for sh in image.sections() {
+        if !sh.alloc || sh.tls || sh.size == 0 {
             continue;
         }
         let perm = Perm {
             read: true,
-            write: flags & u64::from(elf::SHF_WRITE) != 0,
-            exec: flags & u64::from(elf::SHF_EXECINSTR) != 0,
+            write: sh.write,
+            exec: sh.exec,
         };
-        let addr = sh.sh_addr(endian);
-        let Some(end) = addr.checked_add(size) else {
+        let Some(end) = sh.addr.checked_add(sh.size) else {
             continue;
         };
-        let mut page = page_floor(addr);
+        let mut page = page_floor(sh.addr);
         while page < end {
             let e = by_page.entry(page).or_insert(Perm {
                 read: false,

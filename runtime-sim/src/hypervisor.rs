@@ -498,9 +498,7 @@ pub fn reader_failure(e: xsplice_payload::read::ReadError) -> Failure {
     use xsplice_payload::read::ReadErrorKind as K;
     let errno = match e.kind {
         K::BadMagic | K::Unsupported => Errno::ENOEXEC,
-        K::BadRelocation if e.field == "r_info" && e.detail.contains("not supported") => {
-            Errno::EOPNOTSUPP
-        }
+        K::UnsupportedRelocation => Errno::EOPNOTSUPP,
         _ => Errno::EINVAL,
     };
     fail(errno, e.to_string())

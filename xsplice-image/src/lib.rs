@@ -76,6 +76,19 @@ pub struct Segment {
     pub data: Vec<u8>,
 }
 
+/// A section header of the image (allocated sections tell finer permissions than
+/// segments: Xen links everything into one RWX segment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageSection {
+    pub name: String,
+    pub addr: u64,
+    pub size: u64,
+    pub alloc: bool,
+    pub write: bool,
+    pub exec: bool,
+    pub tls: bool,
+}
+
 #[derive(Debug)]
 pub struct Image {
     bytes: Vec<u8>,
@@ -85,6 +98,7 @@ pub struct Image {
     symbols: Vec<ImageSymbol>,
     by_name: BTreeMap<String, Vec<usize>>,
     segments: Vec<Segment>,
+    sections: Vec<ImageSection>,
 }
 
 impl Image {
@@ -134,6 +148,7 @@ impl Image {
             Err(e) => return Err(malformed(format!("build-id note: {e}"))),
         };
         let segments = read_segments(&file, &bytes).map_err(malformed)?;
+        let sections = read_sections(&file).map_err(malformed)?;
         let symbols = read_symbols(&file).map_err(malformed)?;
         if symbols.is_empty() {
             return Err(unsupported(
@@ -153,6 +168,7 @@ impl Image {
             symbols,
             by_name,
             segments,
+            sections,
         })
     }
 
@@ -170,6 +186,10 @@ impl Image {
     }
     pub fn segments(&self) -> &[Segment] {
         &self.segments
+    }
+    /// Section headers, in file order (index 0 excluded).
+    pub fn sections(&self) -> &[ImageSection] {
+        &self.sections
     }
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
@@ -278,6 +298,30 @@ fn read_segments(file: &ElfFile64<Endianness>, bytes: &[u8]) -> Result<Vec<Segme
     }
     if out.is_empty() {
         return Err("no PT_LOAD segment".into());
+    }
+    Ok(out)
+}
+
+fn read_sections(file: &ElfFile64<Endianness>) -> Result<Vec<ImageSection>, String> {
+    use object::read::elf::SectionHeader;
+    let endian = file.endian();
+    let table = file.elf_section_table();
+    let mut out = Vec::new();
+    for (i, sh) in table.iter().enumerate().skip(1) {
+        let name = table
+            .section_name(endian, sh)
+            .map_err(|e| format!("section {i}: name: {e}"))?;
+        let flags = sh.sh_flags(endian);
+        let has = |f: u32| flags & u64::from(f) != 0;
+        out.push(ImageSection {
+            name: String::from_utf8_lossy(name).into_owned(),
+            addr: sh.sh_addr(endian),
+            size: sh.sh_size(endian),
+            alloc: has(elf::SHF_ALLOC),
+            write: has(elf::SHF_WRITE),
+            exec: has(elf::SHF_EXECINSTR),
+            tls: has(elf::SHF_TLS),
+        });
     }
     Ok(out)
 }

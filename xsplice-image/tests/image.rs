@@ -87,6 +87,11 @@ fn reads_build_id_symbols_and_file_qualified_locals() {
     assert_eq!(code.len() as u64, a.size);
     let seg = image.segment_of(a.addr).unwrap();
     assert!(seg.exec && !seg.write);
+    let text = image.sections().iter().find(|s| s.name == ".text").unwrap();
+    assert!(text.alloc && text.exec && !text.write);
+    assert!(a.addr >= text.addr && a.addr + a.size <= text.addr + text.size);
+    let data = image.sections().iter().find(|s| s.name == ".data").unwrap();
+    assert!(data.alloc && data.write && !data.exec);
 }
 
 #[test]

@@ -193,7 +193,7 @@ fn rel_sections_and_bad_relocation_types() {
     let mut f = Fixture::new();
     let rela = f.section(".rela.xsplice").offset as usize;
     f.put(rela + 8, &37u32.to_le_bytes());
-    f.expect(K::BadRelocation, "type 37");
+    f.expect(K::UnsupportedRelocation, "type 37");
 
     let mut f = Fixture::new();
     let rela = f.section(".rela.xsplice").offset as usize;
@@ -268,6 +268,7 @@ fn every_kind_above_is_distinct() {
         K::BadValue,
         K::BadSection,
         K::BadRelocation,
+        K::UnsupportedRelocation,
         K::Unsupported,
         K::BadStringTable,
         K::BadSymbol,

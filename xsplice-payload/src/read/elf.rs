@@ -895,7 +895,7 @@ fn parse_relas(
             }
             let Some(kind) = arch.reloc_info(r_type) else {
                 return Err(err(
-                    K::BadRelocation,
+                    K::UnsupportedRelocation,
                     est,
                     "r_info",
                     at + 8,
@@ -904,7 +904,7 @@ fn parse_relas(
             };
             if sym == 0 {
                 return Err(err(
-                    K::BadRelocation,
+                    K::UnsupportedRelocation,
                     est,
                     "r_info",
                     at + 8,

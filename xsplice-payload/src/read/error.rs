@@ -29,8 +29,10 @@ pub enum ReadErrorKind {
     StringNotTerminated,
     /// A symbol table entry breaks a rule.
     BadSymbol,
-    /// A relocation breaks a rule (type, offset, symbol index, section).
+    /// A relocation breaks a rule (offset, symbol, section).
     BadRelocation,
+    /// A relocation type the machine's loader does not implement, or symbol index 0.
+    UnsupportedRelocation,
     /// A relocation refers to a symbol index past the symbol table, or a pointer
     /// field's relocation refers to a symbol the payload does not define.
     MissingSymbol,
@@ -65,6 +67,7 @@ impl ReadErrorKind {
             StringNotTerminated => "string without NUL terminator",
             BadSymbol => "bad symbol",
             BadRelocation => "bad relocation",
+            UnsupportedRelocation => "unsupported relocation",
             MissingSymbol => "relocation to a missing symbol",
             UnrelocatedPointer => "pointer without relocation",
             BadPointer => "bad pointer",
