@@ -18,6 +18,10 @@ use crate::progress::Progress;
 /// Directory names never copied nor compared.
 pub const SKIPPED_DIRS: &[&str] = &[".git", ".hg", ".svn"];
 
+/// A file marking the builder's own scratch and cache directories: a directory
+/// holding it is never copied nor compared, wherever it is.
+pub const SCRATCH_MARKER: &str = ".xsplice-build-scratch";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EntryKind {
     Dir,
@@ -72,6 +76,9 @@ pub fn list_tree(root: &Path, exclude: &[String]) -> Result<Vec<TreeEntry>, Buil
             let kind = if meta.file_type().is_symlink() {
                 EntryKind::Symlink
             } else if meta.is_dir() {
+                if path.join(SCRATCH_MARKER).exists() {
+                    continue;
+                }
                 EntryKind::Dir
             } else if meta.is_file() {
                 EntryKind::File

@@ -235,6 +235,22 @@ impl TreeJob<'_> {
         wrapper::read_records(&log_dir)
     }
 
+    /// What not to copy or compare under `root`: the configured excludes, plus the
+    /// builder's own scratch and cache directories when they are inside the tree.
+    fn excludes(&self, root: &Path) -> Vec<String> {
+        let mut v = self.tree.exclude.clone();
+        let own = [Some(self.work.to_path_buf()), self.input.cache_dir.clone()];
+        for dir in own.into_iter().flatten() {
+            let Ok(dir) = absolute(&dir) else { continue };
+            if let Ok(rel) = dir.strip_prefix(root) {
+                if !rel.as_os_str().is_empty() {
+                    v.push(rel_string(rel));
+                }
+            }
+        }
+        v
+    }
+
     /// Identifies the original tree's state: file names, sizes, times and link
     /// targets, plus everything that changes how it is built.
     fn cache_key(&self) -> Result<String, BuildError> {
@@ -256,7 +272,7 @@ impl TreeJob<'_> {
             h.update(v.as_encoded_bytes());
             h.update([0]);
         }
-        for e in fscopy::list_tree(self.orig, &self.tree.exclude)? {
+        for e in fscopy::list_tree(self.orig, &self.excludes(self.orig))? {
             let p = self.orig.join(&e.rel);
             h.update(e.rel.as_os_str().as_encoded_bytes());
             h.update([0, e.kind as u8]);
@@ -281,13 +297,14 @@ impl TreeJob<'_> {
         base: &Path,
         shim_dir: &Path,
     ) -> Result<(BaseSource, Vec<String>), BuildError> {
-        let exclude = &self.tree.exclude;
+        let exclude = &self.excludes(self.orig);
         let Some(cache_dir) = &self.input.cache_dir else {
             fscopy::copy_tree(self.orig, base, exclude, self.progress)?;
             let recs = self.run_make(Side::Base, base, shim_dir)?;
             return Ok((BaseSource::Copied, record_names(&recs, base)));
         };
         let key = self.cache_key()?;
+        let cache_dir = absolute(cache_dir)?;
         let entry = cache_dir.join(&key);
         if entry.join("complete").exists() {
             fscopy::copy_tree(&entry.join("tree"), base, &[], self.progress)?;
@@ -312,13 +329,17 @@ impl TreeJob<'_> {
 
     /// Runs the whole tree phase.
     pub fn run(&self) -> Result<TreeOutcome, BuildError> {
+        mark_scratch(self.work)?;
+        if let Some(c) = &self.input.cache_dir {
+            mark_scratch(c)?;
+        }
         let shim_dir = self.work.join("shim");
         self.make_shims(&shim_dir)?;
         let base = self.work.join("orig");
         let patched = self.work.join("patched");
         let (base_source, base_compiled) = self.prepare_base(&base, &shim_dir)?;
 
-        let changes = fscopy::diff_trees(self.orig, self.patched, &self.tree.exclude)?;
+        let changes = fscopy::diff_trees(self.orig, self.patched, &self.excludes(self.patched))?;
         let changed_files: Vec<String> = changes.iter().map(|c| rel_string(&c.rel)).collect();
         let stats = fscopy::copy_tree(&base, &patched, &[], self.progress)?;
         if changes.is_empty() {
@@ -446,6 +467,16 @@ impl TreeJob<'_> {
             patched: Some(patched_bytes),
         })
     }
+}
+
+/// Marks `dir` (created if needed) as the builder's own.
+fn mark_scratch(dir: &Path) -> Result<(), BuildError> {
+    std::fs::create_dir_all(dir).map_err(|e| BuildError::io(dir, e))?;
+    let m = dir.join(fscopy::SCRATCH_MARKER);
+    if !m.exists() {
+        std::fs::write(&m, b"").map_err(|e| BuildError::io(&m, e))?;
+    }
+    Ok(())
 }
 
 /// Whether the tree holds any dependency file of its build.

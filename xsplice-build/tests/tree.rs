@@ -431,3 +431,29 @@ fn header_change_without_dependency_tracking_warns() {
         t.warnings
     );
 }
+
+#[test]
+fn scratch_and_cache_inside_the_trees_are_left_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = example_trees(tmp.path(), "xsa125-fix");
+    let mut cfg = input(&a, &b, "gcc");
+    // Relative to nothing in particular: both live inside the trees.
+    cfg.cache_dir = Some(a.join(".cache"));
+    let work = b.join(".work");
+    std::fs::create_dir(&work).unwrap();
+    let got = collect(&cfg, &work, &NoProgress).unwrap();
+    let t = tree_summary(&got.summary);
+    assert_eq!(t.changed_files, ["common/version.c"]);
+    assert_eq!(names(&got.pairs), ["common/version.o"]);
+    assert!(!work.join("orig/.cache").exists());
+    let work2 = b.join(".work2");
+    std::fs::create_dir(&work2).unwrap();
+    let again = collect(&cfg, &work2, &NoProgress).unwrap();
+    // The first run's scratch (inside the patched tree) is not a change.
+    assert_eq!(
+        tree_summary(&again.summary).changed_files,
+        ["common/version.c"]
+    );
+    assert_eq!(tree_summary(&again.summary).base, BaseSource::Cache);
+    assert_eq!(again.pairs, got.pairs);
+}
