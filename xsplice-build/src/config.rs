@@ -30,6 +30,10 @@ pub struct TreeConfig {
     /// Also pass `CC=<shim>` on the command line, for trees that call the compiler
     /// by absolute path or ignore `PATH`.
     pub pass_cc: bool,
+    /// The build command accepts object files as goals (paths relative to the
+    /// compiler's working directory, e.g. Xen's `make -C xen common/dm.o`): the
+    /// original objects are then rebuilt without relinking the whole tree.
+    pub object_goals: bool,
 }
 
 impl Default for TreeConfig {
@@ -41,6 +45,7 @@ impl Default for TreeConfig {
             exclude: Vec::new(),
             compilers: vec!["cc".to_string(), "gcc".to_string(), "clang".to_string()],
             pass_cc: false,
+            object_goals: false,
         }
     }
 }
@@ -76,6 +81,7 @@ struct FileBuild {
     exclude: Option<Vec<String>>,
     compilers: Option<Vec<String>>,
     pass_cc: Option<bool>,
+    object_goals: Option<bool>,
 }
 
 impl TreeConfig {
@@ -122,6 +128,9 @@ impl TreeConfig {
         }
         if let Some(p) = b.pass_cc {
             cfg.pass_cc = p;
+        }
+        if let Some(g) = b.object_goals {
+            cfg.object_goals = g;
         }
         Ok(cfg)
     }
@@ -176,6 +185,7 @@ args = ["XEN_TARGET_ARCH=x86_64", "debug=n"]
 exclude = ["tools", "docs"]
 compilers = ["gcc"]
 pass_cc = true
+object_goals = true
 [build.env]
 XEN_BUILD_DATE = "Thu Jan  1 00:00:00 UTC 1970"
 "#;
@@ -185,6 +195,7 @@ XEN_BUILD_DATE = "Thu Jan  1 00:00:00 UTC 1970"
         assert_eq!(c.exclude, ["tools", "docs"]);
         assert_eq!(c.compilers, ["gcc"]);
         assert!(c.pass_cc);
+        assert!(c.object_goals);
         assert_eq!(c.env["XEN_BUILD_DATE"], "Thu Jan  1 00:00:00 UTC 1970");
     }
 

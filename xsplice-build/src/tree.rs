@@ -8,9 +8,10 @@
 //!    stamped newer than everything; the tree's `make` then recompiles exactly the
 //!    translation units whose inputs changed, headers included (its own dependency
 //!    files). The wrapper records each compile.
-//! 3. *Original objects*: the objects the patched build produced are removed from
-//!    the base copy and the tree's `make` rebuilds them there, by the same rules
-//!    (post-processing steps such as objcopy included), giving the original objects.
+//! 3. *Original objects*: the objects the patched build produced (other than those
+//!    identical to the base copy's) are removed from the base copy and the tree's
+//!    `make` rebuilds them there, by the same rules (post-processing steps such as
+//!    objcopy included), giving the original objects.
 //!
 //! The user's trees are only read.
 
@@ -47,6 +48,8 @@ enum Side {
     Patched,
     /// Rebuilding, in the original copy, the objects the patched build produced.
     OrigObjects,
+    /// The same by the full build, when object goals took other rules.
+    OrigObjectsFull,
 }
 
 impl Side {
@@ -55,13 +58,14 @@ impl Side {
             Side::Base => "orig",
             Side::Patched => "patched",
             Side::OrigObjects => "orig-objects",
+            Side::OrigObjectsFull => "orig-objects-full",
         }
     }
     fn label(self) -> &'static str {
         match self {
             Side::Base => "original tree",
             Side::Patched => "patched tree",
-            Side::OrigObjects => "original objects",
+            Side::OrigObjects | Side::OrigObjectsFull => "original objects",
         }
     }
 }
@@ -159,7 +163,7 @@ impl TreeJob<'_> {
         v
     }
 
-    fn command_line(&self, shim_dir: &Path) -> Vec<String> {
+    fn command_line(&self, shim_dir: &Path, goals: &[String]) -> Vec<String> {
         let mut argv = self.tree.command.clone();
         let has_jobs = argv
             .iter()
@@ -173,6 +177,7 @@ impl TreeJob<'_> {
             let name = self.input.compiler.program_name();
             argv.push(format!("CC={}", shim_dir.join(name).display()));
         }
+        argv.extend(goals.iter().cloned());
         argv
     }
 
@@ -182,13 +187,14 @@ impl TreeJob<'_> {
         side: Side,
         root: &Path,
         shim_dir: &Path,
+        goals: &[String],
     ) -> Result<Vec<CompileRecord>, BuildError> {
         let log_dir = self.work.join(format!("records-{}", side.file()));
         std::fs::create_dir_all(&log_dir).map_err(|e| BuildError::io(&log_dir, e))?;
         let log_path = self.work.join(format!("make-{}.log", side.file()));
         let log = File::create(&log_path).map_err(|e| BuildError::io(&log_path, e))?;
         let log2 = log.try_clone().map_err(|e| BuildError::io(&log_path, e))?;
-        let argv = self.command_line(shim_dir);
+        let argv = self.command_line(shim_dir, goals);
         let wenv = WrapperEnv {
             log_dir: log_dir.clone(),
             shim_dir: shim_dir.to_path_buf(),
@@ -300,7 +306,7 @@ impl TreeJob<'_> {
         let exclude = &self.excludes(self.orig);
         let Some(cache_dir) = &self.input.cache_dir else {
             fscopy::copy_tree(self.orig, base, exclude, self.progress)?;
-            let recs = self.run_make(Side::Base, base, shim_dir)?;
+            let recs = self.run_make(Side::Base, base, shim_dir, &[])?;
             return Ok((BaseSource::Copied, record_names(&recs, base)));
         };
         let key = self.cache_key()?;
@@ -311,7 +317,7 @@ impl TreeJob<'_> {
             return Ok((BaseSource::Cache, Vec::new()));
         }
         fscopy::copy_tree(self.orig, base, exclude, self.progress)?;
-        let recs = self.run_make(Side::Base, base, shim_dir)?;
+        let recs = self.run_make(Side::Base, base, shim_dir, &[])?;
         let tmp = cache_dir.join(format!(".{key}.{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| BuildError::io(&tmp, e))?;
@@ -356,7 +362,7 @@ impl TreeJob<'_> {
             });
         }
         fscopy::apply_changes(self.patched, &patched, &changes, stats.newest)?;
-        let all = self.run_make(Side::Patched, &patched, &shim_dir)?;
+        let all = self.run_make(Side::Patched, &patched, &shim_dir, &[])?;
         let mut finals: Vec<(PathBuf, &CompileRecord)> = Vec::new();
         let mut gone = Vec::new();
         for r in &all {
@@ -399,15 +405,21 @@ impl TreeJob<'_> {
             ));
         }
 
-        // Step 3: the same objects from the original sources, by the tree's own rules.
-        for (rel, _) in &finals {
-            let p = base.join(rel);
-            if p.exists() {
-                std::fs::remove_file(&p).map_err(|e| BuildError::io(&p, e))?;
+        // Step 3: the same objects from the original sources, by the tree's own rules,
+        // except those the patched build remade byte for byte as the base copy has
+        // them (objects a build always remakes, such as configuration probes).
+        let mut todo = Vec::new();
+        for (rel, r) in &finals {
+            let (b, p) = (base.join(rel), patched.join(rel));
+            let same = b.is_file()
+                && std::fs::read(&b).map_err(|e| BuildError::io(&b, e))?
+                    == std::fs::read(&p).map_err(|e| BuildError::io(&p, e))?;
+            if !same {
+                todo.push((rel.clone(), *r));
             }
         }
-        if !finals.is_empty() {
-            self.run_make(Side::OrigObjects, &base, &shim_dir)?;
+        if !todo.is_empty() {
+            self.rebuild_originals(&todo, &base, &patched, &shim_dir, &mut warnings)?;
         }
         self.progress.phase("read objects", finals.len() as u64);
         let pairs: Result<Vec<ObjectPair>, BuildError> = finals
@@ -430,6 +442,86 @@ impl TreeJob<'_> {
                 warnings,
             },
         })
+    }
+
+    /// Step 3: removes the rebuilt objects from the base copy and lets the tree's
+    /// build make them again from the original sources. With `object_goals` the
+    /// objects are the goals; any object then compiled with other arguments than in
+    /// the patched build (a goal may take another rule) is rebuilt by the full build.
+    fn rebuild_originals(
+        &self,
+        finals: &[(PathBuf, &CompileRecord)],
+        base: &Path,
+        patched: &Path,
+        shim_dir: &Path,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), BuildError> {
+        let remove = |rels: &mut dyn Iterator<Item = &PathBuf>| -> Result<(), BuildError> {
+            for rel in rels {
+                let p = base.join(rel);
+                if p.exists() {
+                    std::fs::remove_file(&p).map_err(|e| BuildError::io(&p, e))?;
+                }
+            }
+            Ok(())
+        };
+        remove(&mut finals.iter().map(|f| &f.0))?;
+        let mut full = true;
+        if self.tree.object_goals {
+            let goals: Vec<String> = finals
+                .iter()
+                .map(|(rel, r)| {
+                    let abs = normalise(&patched.join(rel));
+                    match abs.strip_prefix(&r.cwd) {
+                        Ok(g) => rel_string(g),
+                        Err(_) => abs.display().to_string(),
+                    }
+                })
+                .collect();
+            // A build that cannot make these goals falls back to the full build.
+            let recs = match self.run_make(Side::OrigObjects, base, shim_dir, &goals) {
+                Ok(r) => r,
+                Err(BuildError::Make { .. }) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            let differ: Vec<&PathBuf> = finals
+                .iter()
+                .filter(|(rel, r)| {
+                    let same = recs.iter().find(|o| {
+                        final_object(o, base).ok().flatten().as_deref() == Some(rel.as_path())
+                    });
+                    same.is_none_or(|o| command_key(o, base) != command_key(r, patched))
+                })
+                .map(|f| &f.0)
+                .collect();
+            if differ.is_empty() {
+                full = false;
+            } else {
+                remove(&mut differ.into_iter())?;
+            }
+        }
+        if full {
+            let side = if self.tree.object_goals {
+                Side::OrigObjectsFull
+            } else {
+                Side::OrigObjects
+            };
+            let recs = self.run_make(side, base, shim_dir, &[])?;
+            for (rel, r) in finals {
+                let o = recs.iter().find(|o| {
+                    final_object(o, base).ok().flatten().as_deref() == Some(rel.as_path())
+                });
+                if let Some(o) = o {
+                    if command_key(o, base) != command_key(r, patched) {
+                        warnings.push(format!(
+                            "{}: compiled with other arguments in the original tree than in the patched tree",
+                            rel_string(rel)
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Both versions of one rebuilt object.
@@ -484,6 +576,19 @@ fn has_dep_files(root: &Path, exclude: &[String]) -> Result<bool, BuildError> {
     Ok(fscopy::list_tree(root, exclude)?
         .iter()
         .any(|e| e.kind == EntryKind::File && fscopy::is_dep_file(&e.rel)))
+}
+
+/// A compile's working directory and arguments with its tree's root taken out, so
+/// compiles of the same object in two copies of a tree compare equal.
+fn command_key(r: &CompileRecord, root: &Path) -> (PathBuf, Vec<String>) {
+    let from = root.display().to_string();
+    let cwd = r.cwd.strip_prefix(root).unwrap_or(&r.cwd).to_path_buf();
+    let args = r
+        .args
+        .iter()
+        .map(|a| a.replace(&from, "\u{0}ROOT"))
+        .collect();
+    (cwd, args)
 }
 
 /// Lexically normalised path (`a/./b/../c` → `a/c`), without touching the disk.

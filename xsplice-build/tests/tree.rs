@@ -457,3 +457,81 @@ fn scratch_and_cache_inside_the_trees_are_left_out() {
     assert_eq!(tree_summary(&again.summary).base, BaseSource::Cache);
     assert_eq!(again.pairs, got.pairs);
 }
+
+#[test]
+fn object_goals_rebuild_original_objects_without_relinking() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = example_trees(tmp.path(), "struct-layout-change");
+    std::fs::write(a.join("xsplice.toml"), "[build]\nobject_goals = true\n").unwrap();
+    std::fs::write(b.join("xsplice.toml"), "[build]\nobject_goals = true\n").unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let got = collect(&input(&a, &b, "gcc"), &work, &NoProgress).unwrap();
+    assert_eq!(got.pairs.len(), 4);
+    assert!(
+        got.pairs
+            .iter()
+            .all(|p| p.orig.is_some() && p.orig != p.patched)
+    );
+    let patched_log = std::fs::read_to_string(work.join("make-patched.log")).unwrap();
+    let orig_log = std::fs::read_to_string(work.join("make-orig-objects.log")).unwrap();
+    assert!(patched_log.contains("-o hv-syms"), "{patched_log}");
+    assert!(!orig_log.contains("-o hv-syms"), "{orig_log}");
+    assert_eq!(orig_log.matches(" -c ").count(), 4, "{orig_log}");
+}
+
+/// Object goals built with other flags than in the full build (a target-specific
+/// variable of `all`), and goals the build cannot make at all (a recursive make).
+#[test]
+fn object_goals_fall_back_to_the_full_build() {
+    for (makefile, sub) in [
+        (
+            "all: EXTRA = -DFULL\nall: x.o\n%.o: %.c\n\t$(CC) -O2 $(EXTRA) -MMD -c $< -o $@\n-include x.d\n",
+            "",
+        ),
+        ("all:\n\t$(MAKE) -C sub EXTRA=-DFULL\n", "sub/"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mk = |root: &Path| {
+            std::fs::create_dir_all(root.join("sub")).unwrap();
+            std::fs::write(root.join("Makefile"), makefile).unwrap();
+            std::fs::write(
+                root.join("sub/Makefile"),
+                "x.o: x.c\n\t$(CC) -O2 $(EXTRA) -MMD -c x.c -o x.o\n-include x.d\n",
+            )
+            .unwrap();
+            std::fs::write(
+                root.join(format!("{sub}x.c")),
+                "#ifdef FULL\nint x(int a) { return a * 3; }\n#else\nint x(int a) { return a; }\n#endif\n\
+                 int y(int a) { return a + 1; }\n",
+            )
+            .unwrap();
+            std::fs::write(root.join("xsplice.toml"), "[build]\nobject_goals = true\n").unwrap();
+        };
+        let a = tmp.path().join("a");
+        let b = tmp.path().join("b");
+        mk(&a);
+        mk(&b);
+        run_make(&a, &[]);
+        let f = b.join(format!("{sub}x.c"));
+        let s = std::fs::read_to_string(&f).unwrap();
+        std::fs::write(&f, s.replace("a + 1", "a + 2")).unwrap();
+        let work = tmp.path().join("w");
+        std::fs::create_dir(&work).unwrap();
+        let got = collect(&input(&a, &b, "gcc"), &work, &NoProgress).unwrap();
+        assert_eq!(names(&got.pairs), [format!("{sub}x.o").as_str()]);
+        let p = &got.pairs[0];
+        let (o, n) = (p.orig.as_ref().unwrap(), p.patched.as_ref().unwrap());
+        // Both sides built with -DFULL: x is the same, y differs.
+        assert_eq!(
+            section_bytes(o, ".text.x"),
+            section_bytes(n, ".text.x"),
+            "{makefile}"
+        );
+        assert_ne!(section_bytes(o, ".text.y"), section_bytes(n, ".text.y"));
+        assert!(
+            work.join("make-orig-objects-full.log").exists(),
+            "{makefile}"
+        );
+    }
+}
