@@ -87,6 +87,19 @@ impl BuildReport {
                 s.changed_files.len(),
                 s.rebuilt.len(),
             ));
+            if !s.rebuilt.is_empty() {
+                let shown: Vec<&str> = s.rebuilt.iter().take(8).map(String::as_str).collect();
+                let more = s.rebuilt.len().saturating_sub(shown.len());
+                t.push_str(&format!(
+                    "rebuilt: {}{}\n",
+                    shown.join(" "),
+                    if more > 0 {
+                        format!(" (+{more} more)")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
             for w in &s.warnings {
                 t.push_str(&format!("warning: {w}\n"));
             }
