@@ -201,8 +201,13 @@ impl TreeJob<'_> {
             root: root.to_path_buf(),
             launcher: self.input.compiler.launcher.clone(),
         };
+        // The shims go first, before the configured PATH or the inherited one.
         let mut path = OsString::from(shim_dir.as_os_str());
-        if let Some(old) = std::env::var_os("PATH") {
+        let base_path = match self.tree.env.get("PATH") {
+            Some(p) => Some(OsString::from(p)),
+            None => std::env::var_os("PATH"),
+        };
+        if let Some(old) = base_path {
             path.push(":");
             path.push(old);
         }
@@ -215,9 +220,9 @@ impl TreeJob<'_> {
         for v in MAKE_VARS {
             cmd.env_remove(v);
         }
-        cmd.env("PATH", path);
         cmd.envs(wenv.vars());
         cmd.envs(self.build_env());
+        cmd.env("PATH", path);
         self.progress.phase(&format!("make ({})", side.file()), 0);
         let status = cmd.status().map_err(|source| BuildError::Spawn {
             program: argv[0].clone(),

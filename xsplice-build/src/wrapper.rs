@@ -104,16 +104,41 @@ pub fn is_shim_invocation(argv0: &str) -> bool {
     !name.starts_with("xsplice-build") && std::env::var_os(ENV_LOG).is_some()
 }
 
-/// Finds the program `name` in `path`, skipping the shim directory and anything that
-/// resolves to the wrapper itself.
-pub fn find_real_compiler(name: &str, path: &OsString, env: &WrapperEnv) -> Option<PathBuf> {
+/// Set in the environment of the compiler the wrapper starts: a shim started with it
+/// was reached again from inside that compiler (a launcher searching `PATH`) and
+/// only passes the call through.
+pub const ENV_ACTIVE: &str = "XSPLICE_WRAP_ACTIVE";
+
+/// The real compiler for a shim name, and the launcher found in its place in `PATH`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RealCompiler {
+    pub compiler: PathBuf,
+    /// A launcher that masquerades as the compiler earlier in `PATH` (Debian's
+    /// `/usr/lib/ccache/gcc` → `ccache`); run it with the compiler's absolute path.
+    pub masquerade: Option<PathBuf>,
+}
+
+fn is_launcher(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| crate::compiler::LAUNCHERS.contains(&n))
+}
+
+/// Finds the program `name` in `path`, skipping the shim directory, anything that
+/// resolves to the wrapper itself, and launchers masquerading as compilers (the
+/// first of which is returned alongside, to be run as the launcher).
+pub fn find_real_compiler(name: &str, path: &OsString, env: &WrapperEnv) -> Option<RealCompiler> {
     if name.contains('/') {
-        return Some(PathBuf::from(name));
+        return Some(RealCompiler {
+            compiler: PathBuf::from(name),
+            masquerade: None,
+        });
     }
     let shim = std::fs::canonicalize(&env.shim_dir).unwrap_or_else(|_| env.shim_dir.clone());
     let me = std::env::current_exe()
         .ok()
         .and_then(|p| std::fs::canonicalize(p).ok());
+    let mut masquerade = None;
     for dir in std::env::split_paths(path) {
         let canon = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
         if canon == shim {
@@ -126,10 +151,18 @@ pub fn find_real_compiler(name: &str, path: &OsString, env: &WrapperEnv) -> Opti
         if !meta.is_file() {
             continue;
         }
-        if me.is_some() && std::fs::canonicalize(&candidate).ok() == me {
+        let resolved = std::fs::canonicalize(&candidate).ok();
+        if me.is_some() && resolved == me {
             continue;
         }
-        return Some(candidate);
+        if let Some(r) = resolved.filter(|r| is_launcher(r)) {
+            masquerade.get_or_insert(r);
+            continue;
+        }
+        return Some(RealCompiler {
+            compiler: candidate,
+            masquerade,
+        });
     }
     None
 }
@@ -142,12 +175,28 @@ pub fn run(argv0: &str, args: Vec<String>, env: &WrapperEnv) -> Result<i32, Wrap
         .unwrap_or(argv0)
         .to_string();
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let real = find_real_compiler(&name, &path, env).ok_or_else(|| WrapError::NotFound {
+    let found = find_real_compiler(&name, &path, env).ok_or_else(|| WrapError::NotFound {
         name: name.clone(),
         shim: env.shim_dir.clone(),
     })?;
-    let final_args = inject_flags(&args, &env.root);
-    let mut cmd = match env.launcher.split_first() {
+    let real = found.compiler;
+    let nested = std::env::var_os(ENV_ACTIVE).is_some();
+    let launcher: Vec<String> = if nested {
+        Vec::new()
+    } else if !env.launcher.is_empty() {
+        env.launcher.clone()
+    } else {
+        found
+            .masquerade
+            .map(|m| vec![m.display().to_string()])
+            .unwrap_or_default()
+    };
+    let final_args = if nested {
+        args.clone()
+    } else {
+        inject_flags(&args, &env.root)
+    };
+    let mut cmd = match launcher.split_first() {
         Some((l, rest)) => {
             let mut c = Command::new(l);
             c.args(rest).arg(&real);
@@ -155,17 +204,16 @@ pub fn run(argv0: &str, args: Vec<String>, env: &WrapperEnv) -> Result<i32, Wrap
         }
         None => Command::new(&real),
     };
-    cmd.args(&final_args);
+    cmd.args(&final_args).env(ENV_ACTIVE, "1");
     let status = cmd.status().map_err(|source| WrapError::Spawn {
-        program: env
-            .launcher
+        program: launcher
             .first()
             .cloned()
             .unwrap_or_else(|| real.display().to_string()),
         source,
     })?;
     let code = status.code().unwrap_or(1);
-    if code == 0 {
+    if code == 0 && !nested {
         let inv = analyse(&args);
         if let (true, Some(source), Some(output)) = (inv.compiles, inv.source, inv.output) {
             if output != "/dev/null" {
@@ -175,7 +223,7 @@ pub fn run(argv0: &str, args: Vec<String>, env: &WrapperEnv) -> Result<i32, Wrap
                 })?;
                 let record = CompileRecord {
                     cwd,
-                    launcher: env.launcher.clone(),
+                    launcher,
                     compiler: real,
                     args,
                     source,

@@ -535,3 +535,49 @@ fn object_goals_fall_back_to_the_full_build() {
         );
     }
 }
+
+/// Debian's ccache setup: a directory of compiler names linked to ccache first in
+/// PATH. The shim must not find "gcc" there and loop through it: it runs the
+/// masquerading launcher with the real compiler instead.
+#[test]
+fn masquerading_launcher_in_path_is_used_as_launcher() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = example_trees(tmp.path(), "xsa125-fix");
+    let mq = tmp.path().join("mq");
+    std::fs::create_dir(&mq).unwrap();
+    let log = tmp.path().join("mq.log");
+    // Like ccache: under its own name it runs its arguments; under a compiler's name
+    // it runs the first other program of that name in PATH.
+    let script = format!(
+        "#!/bin/sh\necho \"$(basename \"$0\") $*\" >> '{log}'\n\
+         if [ \"$(basename \"$0\")\" = ccache ]; then exec \"$@\"; fi\n\
+         n=$(basename \"$0\"); IFS=:; for d in $PATH; do\n\
+         [ \"$d\" = '{mq}' ] && continue; [ -x \"$d/$n\" ] && exec \"$d/$n\" \"$@\"; done\nexit 127\n",
+        log = log.display(),
+        mq = mq.display()
+    );
+    std::fs::write(mq.join("ccache"), script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(mq.join("ccache"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for n in ["cc", "gcc"] {
+        std::os::unix::fs::symlink(mq.join("ccache"), mq.join(n)).unwrap();
+    }
+    let toml = format!(
+        "[build.env]\nPATH = \"{}:{}\"\n",
+        mq.display(),
+        std::env::var("PATH").unwrap()
+    );
+    std::fs::write(a.join("xsplice.toml"), &toml).unwrap();
+    std::fs::write(b.join("xsplice.toml"), &toml).unwrap();
+    let work = tmp.path().join("w");
+    std::fs::create_dir(&work).unwrap();
+    let got = collect(&input(&a, &b, "gcc"), &work, &NoProgress).unwrap();
+    assert_eq!(names(&got.pairs), ["common/version.o"]);
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = calls.lines().collect();
+    assert_eq!(lines.len(), 2, "{calls}");
+    for l in lines {
+        assert!(l.starts_with("ccache /"), "{l}");
+        assert!(l.contains("-ffunction-sections"), "{l}");
+    }
+}
