@@ -43,6 +43,7 @@ fn run(patch: &str, probe: &str, no_leak: u64) -> (u64, u64, u64) {
         payload: out,
         probes: vec![Probe::parse(&format!("{probe}={no_leak}")).unwrap()],
         cpus: 1,
+        expect_from: None,
     })
     .unwrap();
     assert!(report.ok(), "{}: {:?}", patch, report.notes);
@@ -81,4 +82,65 @@ fn xsa132_fix_stops_the_domctl_leak() {
     assert_eq!(before, 4 + 4 * 0xa5);
     assert_eq!(patched, 4);
     assert_eq!(reverted, before);
+}
+
+/// The proof users want: the payload makes the running hypervisor behave as the
+/// patched build. The expected value is not written down anywhere: it is what the
+/// probe returns on the fully built patched tree (`--expect-from`).
+#[test]
+fn patched_hypervisor_behaves_as_the_patched_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    copy_sources(&example_src(), &a);
+    copy_sources(&example_src(), &b);
+    run_make(&a, &[]);
+    apply_patch(&b, &patch_file("xsa132-fix"));
+    let out = tmp.path().join("p.xsplice");
+    let o = Command::new(wrapper_exe())
+        .args([
+            "--orig".as_ref(),
+            a.as_os_str(),
+            "--patched".as_ref(),
+            b.as_os_str(),
+            "--target".as_ref(),
+        ])
+        .arg(a.join("hv-syms"))
+        .arg("-o")
+        .arg(&out)
+        .env_remove("CC")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    run_make(&b, &[]);
+    let cfg = VerifyConfig {
+        hypervisor: a.join("hv-syms"),
+        trust: Vec::new(),
+        payload: out,
+        probes: vec![Probe::parse("probe_domctl_leak()").unwrap()],
+        cpus: 1,
+        expect_from: Some(b.join("hv-syms")),
+    };
+    let report = verify(&cfg).unwrap();
+    assert!(report.ok(), "{}", report.render());
+    let row = &report.probes[0];
+    assert_eq!(row.probe.want, Some(4), "the patched build returns 4");
+    assert_ne!(row.before.clone().unwrap(), 4, "the unpatched build leaks");
+    assert!(
+        report
+            .render()
+            .contains("expected values: from the patched build")
+    );
+
+    // Without a value and without the patched build, verify refuses to guess.
+    let err = verify(&VerifyConfig {
+        expect_from: None,
+        ..cfg
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("has no `=VALUE`"), "{err}");
 }
