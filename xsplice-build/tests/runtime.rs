@@ -8,9 +8,16 @@ use std::process::Command;
 use common::*;
 use runtime_sim::verify::{Probe, VerifyConfig, verify};
 
-/// Builds the payload for `patch` and runs `probe` through upload → check → apply →
-/// revert → unload. Returns (unpatched, patched, reverted) probe values.
-fn run(patch: &str, probe: &str, no_leak: u64) -> (u64, u64, u64) {
+/// A scratch copy of the example (`a`, built) and a patched copy (`b`, unbuilt), and
+/// the payload xsplice-build made from them.
+struct Built {
+    _tmp: tempfile::TempDir,
+    a: std::path::PathBuf,
+    b: std::path::PathBuf,
+    payload: std::path::PathBuf,
+}
+
+fn build_payload(patch: &str) -> Built {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
@@ -18,7 +25,7 @@ fn run(patch: &str, probe: &str, no_leak: u64) -> (u64, u64, u64) {
     copy_sources(&example_src(), &b);
     run_make(&a, &[]);
     apply_patch(&b, &patch_file(patch));
-    let out = tmp.path().join(format!("{patch}.xsplice"));
+    let payload = tmp.path().join(format!("{patch}.xsplice"));
     let o = Command::new(wrapper_exe())
         .arg("--orig")
         .arg(&a)
@@ -27,7 +34,7 @@ fn run(patch: &str, probe: &str, no_leak: u64) -> (u64, u64, u64) {
         .arg("--target")
         .arg(a.join("hv-syms"))
         .arg("-o")
-        .arg(&out)
+        .arg(&payload)
         .env_remove("CC")
         .output()
         .unwrap();
@@ -37,10 +44,22 @@ fn run(patch: &str, probe: &str, no_leak: u64) -> (u64, u64, u64) {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    Built {
+        _tmp: tmp,
+        a,
+        b,
+        payload,
+    }
+}
+
+/// Builds the payload for `patch` and runs `probe` through upload → check → apply →
+/// revert → unload. Returns (unpatched, patched, reverted) probe values.
+fn run(patch: &str, probe: &str, no_leak: u64) -> (u64, u64, u64) {
+    let built = build_payload(patch);
     let report = verify(&VerifyConfig {
-        hypervisor: a.join("hv-syms"),
+        hypervisor: built.a.join("hv-syms"),
         trust: Vec::new(),
-        payload: out,
+        payload: built.payload.clone(),
         probes: vec![Probe::parse(&format!("{probe}={no_leak}")).unwrap()],
         cpus: 1,
         expect_from: None,
@@ -89,41 +108,15 @@ fn xsa132_fix_stops_the_domctl_leak() {
 /// probe returns on the fully built patched tree (`--expect-from`).
 #[test]
 fn patched_hypervisor_behaves_as_the_patched_build() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    copy_sources(&example_src(), &a);
-    copy_sources(&example_src(), &b);
-    run_make(&a, &[]);
-    apply_patch(&b, &patch_file("xsa132-fix"));
-    let out = tmp.path().join("p.xsplice");
-    let o = Command::new(wrapper_exe())
-        .args([
-            "--orig".as_ref(),
-            a.as_os_str(),
-            "--patched".as_ref(),
-            b.as_os_str(),
-            "--target".as_ref(),
-        ])
-        .arg(a.join("hv-syms"))
-        .arg("-o")
-        .arg(&out)
-        .env_remove("CC")
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    run_make(&b, &[]);
+    let built = build_payload("xsa132-fix");
+    run_make(&built.b, &[]);
     let cfg = VerifyConfig {
-        hypervisor: a.join("hv-syms"),
+        hypervisor: built.a.join("hv-syms"),
         trust: Vec::new(),
-        payload: out,
+        payload: built.payload.clone(),
         probes: vec![Probe::parse("probe_domctl_leak()").unwrap()],
         cpus: 1,
-        expect_from: Some(b.join("hv-syms")),
+        expect_from: Some(built.b.join("hv-syms")),
     };
     let report = verify(&cfg).unwrap();
     assert!(report.ok(), "{}", report.render());
