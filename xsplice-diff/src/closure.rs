@@ -83,6 +83,8 @@ pub struct Item {
     pub group: Option<String>,
     /// Offset in the object's section (orders the members of a group).
     pub order: u64,
+    /// Entries: the function they describe.
+    pub about: Option<String>,
 }
 
 /// A relocation waiting to be resolved.
@@ -405,6 +407,7 @@ impl Walk<'_> {
                 why: why.to_string(),
                 group: None,
                 order: 0,
+                about: None,
             },
             relocs,
         );
@@ -489,6 +492,7 @@ impl Walk<'_> {
             why: why.to_string(),
             group: Some(table.name.clone()),
             order: offset,
+            about: entry.owner.map(|o| p.patched.symbol(o).name.clone()),
         };
         Some(self.push(pair, key, item, raw))
     }
@@ -531,6 +535,7 @@ impl Walk<'_> {
             why: why.to_string(),
             group: Some(section.name.clone()),
             order: start,
+            about: None,
         };
         Some(self.push(pair, key, item, raw))
     }
