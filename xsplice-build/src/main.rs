@@ -57,6 +57,11 @@ struct Args {
     /// Scratch directory (kept); default: a temporary directory, removed.
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
+    /// Extra rows for the special-section table (bug frames, exception tables,
+    /// alternatives...): one `NAME ROLE ...` per line, later rows win; see
+    /// xsplice-diff/src/special.rs for the built-in Xen and Linux rows.
+    #[arg(long, value_name = "FILE")]
+    special_sections: Option<PathBuf>,
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal.
@@ -166,6 +171,7 @@ fn config(args: Args) -> Result<BuildConfig, BuildError> {
         depends: args.depends,
         report: args.report,
         work_dir: args.work_dir,
+        special_sections: args.special_sections,
     })
 }
 

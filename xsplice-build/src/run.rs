@@ -32,6 +32,8 @@ pub struct BuildConfig {
     /// Scratch directory (created if missing, left in place); a temporary directory
     /// removed at the end when `None`.
     pub work_dir: Option<PathBuf>,
+    /// Rows added to the built-in special-section table.
+    pub special_sections: Option<PathBuf>,
 }
 
 /// How the build ended (errors aside).
@@ -155,6 +157,7 @@ fn read_depends(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, BuildError> {
 /// report (when asked for) are on disk.
 pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
     let image = xsplice_image::Image::from_path(&cfg.target)?;
+    let special = special_table(cfg.special_sections.as_deref())?;
     let depends = read_depends(&cfg.depends)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.input.jobs.max(1))
@@ -194,7 +197,8 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
         old_code: cfg.old_code,
     };
     progress.phase("diff", 0);
-    let outcome = pool.install(|| xsplice_diff::diff_objects(&collected.pairs, &image, &opts));
+    let outcome =
+        pool.install(|| xsplice_diff::diff_with_table(&collected.pairs, &image, &opts, &special));
     progress.finish();
     let (verdict, payload_build_id, diff) = match outcome? {
         DiffOutcome::Payload { payload, report } => {
@@ -231,4 +235,16 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
         write_atomic(path, &json)?;
     }
     Ok(report)
+}
+
+/// The built-in special-section table, plus the rows of `path`.
+fn special_table(path: Option<&std::path::Path>) -> Result<xsplice_diff::SpecialTable, BuildError> {
+    let Some(path) = path else {
+        return Ok(xsplice_diff::SpecialTable::builtin());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| BuildError::io(path, e))?;
+    xsplice_diff::SpecialTable::parse(&text).map_err(|e| BuildError::Config {
+        path: path.to_path_buf(),
+        why: format!("line {}: {}", e.line, e.why),
+    })
 }

@@ -521,3 +521,43 @@ fn c_files_compiled_with_cc_and_cflags() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(patched_names(&std::fs::read(&o2).unwrap()), ["offset"]);
 }
+
+/// `--special-sections` adds rows to the special-section table: a section the user
+/// declares off-limits is refused by name, and a malformed table is an error naming
+/// the file and line, with nothing written.
+#[test]
+fn special_sections_file_is_honoured() {
+    let t = example("xsa125-fix");
+    let table = t.dir.join("special.txt");
+    std::fs::write(
+        &table,
+        "# site rules\n.rodata.do_xen_version refuse jump tables are not allowed here\n",
+    )
+    .unwrap();
+    let (o, out) = build_payload(
+        &t,
+        "p.xsplice",
+        &["--special-sections", table.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("jump tables are not allowed here"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+
+    std::fs::write(&table, ".ex_table entries\n").unwrap();
+    let (o, out) = build_payload(
+        &t,
+        "q.xsplice",
+        &["--special-sections", table.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("special.txt: line 1:"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+}
