@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use xsplice_payload::layout::*;
 use xsplice_payload::{
-    ContentKind, ContentRef, ContentSection, Entry, Howto, Patch, PatchSymbol, Payload, Reloc,
-    RelocInfo, RelocTarget, SectionInfo, Symbol, SymbolDef, SymbolKind,
+    ContentKind, ContentRef, ContentSection, Entry, Patch, PatchSymbol, Payload, Reloc,
+    RelocTarget, SectionInfo, Symbol, SymbolDef, SymbolKind,
 };
 
 use crate::closure::{Closure, Dest};
@@ -195,7 +195,6 @@ pub fn emit(
         s.relocs.sort_by_key(|r| r.offset);
     }
 
-    let arch = image.machine().arch();
     let mut new = Vec::new();
     let mut old = Vec::new();
     for site in &closure.sites {
@@ -204,29 +203,17 @@ pub fn emit(
             name: site.image_name.clone(),
             label: format!("{}+<0x0>", site.image_name),
         };
-        new.push(Entry {
-            symbol: symbol.clone(),
-            section: SectionInfo {
-                address: site.addr,
-                size: site.size as u32,
-                flags: XSPLICE_SECTION_TEXT,
+        new.push(Entry::trampoline(
+            image.machine(),
+            &site.image_name,
+            site.addr,
+            site.size as u32,
+            ContentRef {
+                section: loc[site.item].0,
+                offset: loc[site.item].1,
             },
-            reloc: Some(RelocInfo {
-                addr: site.addr,
-                isns_target: 0,
-                isns_added: arch.trampoline_isns_added(),
-                howto: Howto::trampoline(),
-            }),
-            patch: Patch {
-                kind: XSPLICE_PATCH_RELOC_TEXT,
-                size: item.size as u32,
-                addr: 0,
-                content: ContentRef {
-                    section: loc[site.item].0,
-                    offset: loc[site.item].1,
-                },
-            },
-        });
+            item.size as u32,
+        ));
         if opts.old_code {
             let err = || OldCodeError {
                 name: site.image_name.clone(),

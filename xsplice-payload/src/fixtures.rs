@@ -23,32 +23,17 @@ pub fn xsa125() -> Payload {
         name: "xsa125".into(),
         target_build_id: XSA125_TARGET.to_vec(),
         depends: vec![],
-        new: vec![Entry {
-            symbol: PatchSymbol {
-                name: "do_xen_version".into(),
-                label: "do_xen_version+<0x0>".into(),
+        new: vec![Entry::trampoline(
+            Machine::X86_64,
+            "do_xen_version",
+            address,
+            1728,
+            ContentRef {
+                section: 0,
+                offset: 0,
             },
-            section: SectionInfo {
-                address,
-                size: 1728,
-                flags: XSPLICE_SECTION_TEXT,
-            },
-            reloc: Some(RelocInfo {
-                addr: address,
-                isns_target: 0,
-                isns_added: -4,
-                howto: Howto::trampoline(),
-            }),
-            patch: Patch {
-                kind: XSPLICE_PATCH_RELOC_TEXT,
-                size: 1728,
-                addr: 0,
-                content: ContentRef {
-                    section: 0,
-                    offset: 0,
-                },
-            },
-        }],
+            1728,
+        )],
         old: None,
         sections: vec![ContentSection::with_data(
             ".text.do_xen_version",
@@ -137,28 +122,15 @@ pub fn full() -> Payload {
         r(8, R_X86_64_64, RelocTarget::Symbol(7), 0x10),
     ];
 
-    let trampoline = |name: &str, address: u64, size: u32, section: usize, code_size: u32| Entry {
-        symbol: PatchSymbol {
-            name: name.into(),
-            label: format!("{name}+<0x0>"),
-        },
-        section: SectionInfo {
+    let trampoline = |name: &str, address: u64, size: u32, section: usize, code_size: u32| {
+        Entry::trampoline(
+            Machine::X86_64,
+            name,
             address,
             size,
-            flags: XSPLICE_SECTION_TEXT,
-        },
-        reloc: Some(RelocInfo {
-            addr: address,
-            isns_target: 0,
-            isns_added: -4,
-            howto: Howto::trampoline(),
-        }),
-        patch: Patch {
-            kind: XSPLICE_PATCH_RELOC_TEXT,
-            size: code_size,
-            addr: 0,
-            content: ContentRef { section, offset: 0 },
-        },
+            ContentRef { section, offset: 0 },
+            code_size,
+        )
     };
     let check = |name: &str, address: u64, size: u32, offset: u64, len: u32| Entry {
         symbol: PatchSymbol {

@@ -43,6 +43,45 @@ pub struct Entry {
     pub patch: Patch,
 }
 
+impl Entry {
+    /// The design's trampoline entry: `xsplice_symbol` `name` / `name+<0x0>`,
+    /// `xsplice_section` (the old function: `address`, `old_size`, `TEXT`),
+    /// `xsplice_reloc` (RELOC_PATCH, PC-relative, the machine's `isns_added`) and
+    /// `xsplice_patch` (RELOC_TEXT: `code_size` bytes of new code at `content`).
+    pub fn trampoline(
+        machine: Machine,
+        name: &str,
+        address: u64,
+        old_size: u32,
+        content: ContentRef,
+        code_size: u32,
+    ) -> Entry {
+        Entry {
+            symbol: PatchSymbol {
+                name: name.to_string(),
+                label: format!("{name}+<0x0>"),
+            },
+            section: SectionInfo {
+                address,
+                size: old_size,
+                flags: XSPLICE_SECTION_TEXT,
+            },
+            reloc: Some(RelocInfo {
+                addr: address,
+                isns_target: 0,
+                isns_added: machine.arch().trampoline_isns_added(),
+                howto: Howto::trampoline(),
+            }),
+            patch: Patch {
+                kind: XSPLICE_PATCH_RELOC_TEXT,
+                size: code_size,
+                addr: 0,
+                content,
+            },
+        }
+    }
+}
+
 /// `xsplice_symbol`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PatchSymbol {

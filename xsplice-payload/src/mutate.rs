@@ -302,29 +302,16 @@ pub fn model_from_bytes(data: &[u8]) -> Payload {
             } else {
                 0
             };
-        new.push(Entry {
-            symbol: PatchSymbol {
-                name: name.clone(),
-                label: format!("{name}+<0x0>"),
-            },
-            section: SectionInfo {
-                address,
-                size: fsize,
-                flags,
-            },
-            reloc: Some(RelocInfo {
-                addr: address,
-                isns_target: 0,
-                isns_added: -4,
-                howto: Howto::trampoline(),
-            }),
-            patch: Patch {
-                kind: XSPLICE_PATCH_RELOC_TEXT,
-                size: (code_len - offset) as u32,
-                addr: 0,
-                content: ContentRef { section: 0, offset },
-            },
-        });
+        let mut e = Entry::trampoline(
+            Machine::X86_64,
+            &name,
+            address,
+            fsize,
+            ContentRef { section: 0, offset },
+            (code_len - offset) as u32,
+        );
+        e.section.flags = flags;
+        new.push(e);
     }
     let old = c.u8().is_multiple_of(2).then(|| {
         let expected = c.bytes(5);
