@@ -246,13 +246,15 @@ pub fn line_only_delta(
     decl: Option<&SrcLoc>,
 ) -> Option<i64> {
     let first = fields.first()?;
-    let delta = first.patched - first.orig;
+    // Fields are any 64-bit values (fuzzed objects): a difference that overflows is
+    // no line shift.
+    let delta = first.patched.checked_sub(first.orig)?;
     if !allowed.contains(&delta) {
         return None;
     }
     let file = decl.map(|d| d.file.as_str());
     let ok = fields.iter().all(|f| {
-        f.patched - f.orig == delta
+        f.patched.checked_sub(f.orig) == Some(delta)
             && decl.is_none_or(|d| f.orig >= d.line as i64)
             && o_dbg.has_code_line(file, f.orig)
             && p_dbg.has_code_line(file, f.patched)

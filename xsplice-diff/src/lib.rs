@@ -13,6 +13,7 @@ pub mod closure;
 pub mod correlate;
 pub mod dwarf;
 pub mod emit;
+pub mod fuzz;
 pub mod image;
 pub mod keys;
 pub mod names;
