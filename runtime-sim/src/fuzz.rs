@@ -524,6 +524,25 @@ mod tests {
         assert!(count(&|r| *r == Reached::Applied) >= 40, "{seen:?}");
     }
 
+    /// With `XSPLICE_FUZZ_SEEDS=DIR`, writes the seed payloads into DIR as a starting
+    /// corpus for the raw-bytes half of the fuzz target (see `fuzz/README.md`).
+    #[test]
+    fn write_fuzz_seeds() {
+        let image = tiny_image();
+        let files: Vec<(String, Vec<u8>)> = seed_payloads(&image)
+            .iter()
+            .map(|p| (format!("seed-{}.xsplice", p.name), to_bytes(p).unwrap()))
+            .collect();
+        assert_eq!(files.len(), 3);
+        if let Some(dir) = std::env::var_os("XSPLICE_FUZZ_SEEDS") {
+            let dir = std::path::PathBuf::from(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, bytes) in &files {
+                std::fs::write(dir.join(name), bytes).unwrap();
+            }
+        }
+    }
+
     /// The fixture has what the fuzz target, the property test and the corpus rely on.
     #[test]
     fn tiny_image_has_the_functions_the_rules_need() {
