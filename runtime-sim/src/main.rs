@@ -34,9 +34,14 @@ enum Cmd {
         #[arg(long, default_value_t = 2)]
         cpus: usize,
         payload: PathBuf,
-        /// FUNCTION(ARGS)=VALUE: the value the patched function must return.
+        /// FUNCTION(ARGS)=VALUE: the value the call must return once patched.
+        /// FUNCTION(ARGS) alone: the value it returns on --expect-from's image.
         #[arg(long = "probe", required = true)]
         probes: Vec<String>,
+        /// The patched build of the hypervisor (the tree the payload was built
+        /// from, fully built): supplies the expected value of probes given without one.
+        #[arg(long = "expect-from", value_name = "PATCHED_IMAGE")]
+        expect_from: Option<PathBuf>,
     },
     /// Create a session file for the `xsplice` commands.
     Session {
@@ -119,6 +124,7 @@ fn main() -> ExitCode {
             cpus,
             payload,
             probes,
+            expect_from,
         } => {
             let probes: Result<Vec<Probe>, String> =
                 probes.iter().map(|p| Probe::parse(p)).collect();
@@ -132,6 +138,7 @@ fn main() -> ExitCode {
                 payload,
                 probes,
                 cpus,
+                expect_from,
             };
             match verify(&cfg) {
                 Ok(r) => {

@@ -18,20 +18,24 @@ use crate::report::{ret_matches, show_ret, status_or_gone};
 use crate::signature::Trust;
 use crate::state::{Action, Status};
 
-/// `function(args)=value`.
+/// `function(args)=value`, or `function(args)` when the expected value comes from
+/// running the same call on the patched build (`--expect-from`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Probe {
     pub function: String,
     pub args: Vec<i64>,
-    pub want: i64,
+    pub want: Option<i64>,
 }
 
 impl Probe {
-    /// Parses `do_version(0)=263`; arguments and value in decimal or `0x` hex,
-    /// optionally negative.
+    /// Parses `do_version(0)=263` or `do_version(0)`; arguments and value in
+    /// decimal or `0x` hex, optionally negative.
     pub fn parse(text: &str) -> Result<Probe, String> {
-        let bad = |why: &str| format!("probe `{text}`: {why} (expected FUNCTION(ARGS)=VALUE)");
-        let (call, value) = text.rsplit_once('=').ok_or_else(|| bad("no `=`"))?;
+        let bad = |why: &str| format!("probe `{text}`: {why} (expected FUNCTION(ARGS)[=VALUE])");
+        let (call, value) = match text.rsplit_once('=') {
+            Some((c, v)) => (c, Some(v)),
+            None => (text, None),
+        };
         let call = call.trim();
         let (function, rest) = call.split_once('(').ok_or_else(|| bad("no `(`"))?;
         let args = rest
@@ -50,7 +54,10 @@ impl Probe {
                 })
                 .collect::<Result<_, _>>()?
         };
-        let want = parse_int(value.trim()).ok_or_else(|| bad("bad value"))?;
+        let want = match value {
+            Some(v) => Some(parse_int(v.trim()).ok_or_else(|| bad("bad value"))?),
+            None => None,
+        };
         Ok(Probe {
             function: function.to_string(),
             args,
@@ -83,6 +90,9 @@ pub struct VerifyConfig {
     pub payload: PathBuf,
     pub probes: Vec<Probe>,
     pub cpus: usize,
+    /// The patched build's image: probes without `=VALUE` expect what they return
+    /// there, so the payload is shown to behave as the patched build.
+    pub expect_from: Option<PathBuf>,
 }
 
 /// One probe's three runs.
@@ -96,7 +106,7 @@ pub struct ProbeRow {
 
 impl ProbeRow {
     fn patched_ok(&self) -> bool {
-        matches!(&self.patched, Some(Ok(v)) if ret_matches(*v, self.probe.want))
+        matches!((&self.patched, self.probe.want), (Some(Ok(v)), Some(w)) if ret_matches(*v, w))
     }
     fn reverted_ok(&self) -> bool {
         matches!((&self.before, &self.reverted), (Ok(b), Some(Ok(r))) if b == r)
@@ -109,6 +119,8 @@ impl ProbeRow {
 #[derive(Clone, Debug)]
 pub struct VerifyReport {
     pub build_id: String,
+    /// Where expected values came from, when not given on the command line.
+    pub expected_from: Option<String>,
     /// (step, result, held)
     pub steps: Vec<(String, String, bool)>,
     pub probes: Vec<ProbeRow>,
@@ -122,7 +134,11 @@ impl VerifyReport {
     }
 
     pub fn render(&self) -> String {
-        let mut s = format!("hypervisor build-id {}\n\n", self.build_id);
+        let mut s = format!("hypervisor build-id {}\n", self.build_id);
+        if let Some(from) = &self.expected_from {
+            s += &format!("expected values: from the patched build {from}\n");
+        }
+        s += "\n";
         s += &format!("{:<8}  {:<12}  ok\n", "step", "result");
         for (step, res, ok) in &self.steps {
             s += &format!("{step:<8}  {res:<12}  {}\n", if *ok { "yes" } else { "NO" });
@@ -150,7 +166,7 @@ impl VerifyReport {
                 p.probe.call_text(),
                 show(&Some(p.before.clone())),
                 show(&p.patched),
-                p.probe.want,
+                p.probe.want.map_or("-".to_string(), |w| w.to_string()),
                 show(&p.reverted),
                 if p.ok() { "yes" } else { "NO" }
             );
@@ -202,10 +218,12 @@ pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
         cpus: cfg.cpus,
         ..SimConfig::default()
     };
+    let (probes, expected_from) = expected_values(cfg, &config)?;
     let mut hv = Hypervisor::boot(image, config, Policy::default(), trust)
         .map_err(|e| VerifyError(format!("boot: {e}")))?;
     let mut report = VerifyReport {
         build_id: hex::encode(hv.build_id()),
+        expected_from,
         steps: Vec::new(),
         probes: Vec::new(),
         notes: Vec::new(),
@@ -238,9 +256,8 @@ pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
         report.steps.push((a.name().to_string(), shown, ok));
         ok
     };
-    let before = run_probes(&mut hv, &cfg.probes);
-    report.probes = cfg
-        .probes
+    let before = run_probes(&mut hv, &probes);
+    report.probes = probes
         .iter()
         .zip(before)
         .map(|(p, b)| ProbeRow {
@@ -252,19 +269,11 @@ pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
         .collect();
     if up.is_ok() && act(&mut hv, &mut c, Action::Check, Some(Status::Checked)) {
         if act(&mut hv, &mut c, Action::Apply, Some(Status::Applied)) {
-            for (row, r) in report
-                .probes
-                .iter_mut()
-                .zip(run_probes(&mut hv, &cfg.probes))
-            {
+            for (row, r) in report.probes.iter_mut().zip(run_probes(&mut hv, &probes)) {
                 row.patched = Some(r);
             }
             if act(&mut hv, &mut c, Action::Revert, Some(Status::Reverted)) {
-                for (row, r) in report
-                    .probes
-                    .iter_mut()
-                    .zip(run_probes(&mut hv, &cfg.probes))
-                {
+                for (row, r) in report.probes.iter_mut().zip(run_probes(&mut hv, &probes)) {
                     row.reverted = Some(r);
                 }
             }
@@ -273,4 +282,44 @@ pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
     }
     report.notes = notes;
     Ok(report)
+}
+
+/// Fills in the probes' missing expected values by running them on the patched build
+/// (`--expect-from`), booted the same way. A probe without a value and without a
+/// patched build, or failing on it, is a setup error.
+fn expected_values(
+    cfg: &VerifyConfig,
+    config: &SimConfig,
+) -> Result<(Vec<Probe>, Option<String>), VerifyError> {
+    let Some(path) = &cfg.expect_from else {
+        if let Some(p) = cfg.probes.iter().find(|p| p.want.is_none()) {
+            return Err(VerifyError(format!(
+                "probe `{}` has no `=VALUE`: give one, or --expect-from PATCHED_IMAGE",
+                p.call_text()
+            )));
+        }
+        return Ok((cfg.probes.clone(), None));
+    };
+    let image = Image::from_path(path).map_err(|e| VerifyError(e.to_string()))?;
+    let build_id = hex::encode(image.build_id());
+    let mut patched = Hypervisor::boot(image, config.clone(), Policy::default(), Trust::default())
+        .map_err(|e| VerifyError(format!("boot {}: {e}", path.display())))?;
+    let results = run_probes(&mut patched, &cfg.probes);
+    let mut probes = cfg.probes.clone();
+    for (p, r) in probes.iter_mut().zip(results) {
+        if p.want.is_none() {
+            let v = r.map_err(|e| {
+                VerifyError(format!(
+                    "probe `{}` fails on the patched build {}: {e}",
+                    p.call_text(),
+                    path.display()
+                ))
+            })?;
+            p.want = Some(v as i64);
+        }
+    }
+    Ok((
+        probes,
+        Some(format!("{} (build-id {build_id})", path.display())),
+    ))
 }

@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use crate::correlate::{Correlation, pairable, referrers};
 use crate::dwarf::{DebugInfo, SrcLoc};
-use crate::keys::{FieldDelta, Side, compare};
+use crate::entries::Layout;
+use crate::keys::{FieldDelta, Side, compare, describe};
 use crate::names::clone_of;
 use crate::object::{ObjectFile, SectionClass, SymId, SymKind};
 use crate::problem::{Problem, ProblemKind};
@@ -63,8 +64,10 @@ pub fn sides<'a>(
     orig: &'a ObjectFile,
     patched: &'a ObjectFile,
     corr: &Correlation,
+    layouts: (&'a Layout, &'a Layout),
 ) -> (Side<'a>, Side<'a>) {
     let o = Side {
+        layout: Some(layouts.0),
         obj: orig,
         paired: corr
             .o2p
@@ -74,6 +77,7 @@ pub fn sides<'a>(
         patched: false,
     };
     let p = Side {
+        layout: Some(layouts.1),
         obj: patched,
         paired: corr
             .p2o
@@ -85,14 +89,28 @@ pub fn sides<'a>(
     (o, p)
 }
 
-pub fn classify(
-    orig: &ObjectFile,
-    patched: &ObjectFile,
-    corr: &Correlation,
-    o_dbg: &DebugInfo,
-    p_dbg: &DebugInfo,
-) -> Classification {
-    let (o_side, p_side) = sides(orig, patched, corr);
+/// Both builds of one object pair, as far as classification needs them.
+pub struct Input<'a> {
+    pub orig: &'a ObjectFile,
+    pub patched: &'a ObjectFile,
+    pub corr: &'a Correlation,
+    pub o_dbg: &'a DebugInfo,
+    pub p_dbg: &'a DebugInfo,
+    pub o_lay: &'a Layout,
+    pub p_lay: &'a Layout,
+}
+
+pub fn classify(input: &Input<'_>) -> Classification {
+    let Input {
+        orig,
+        patched,
+        corr,
+        o_dbg,
+        p_dbg,
+        o_lay,
+        p_lay,
+    } = *input;
+    let (o_side, p_side) = sides(orig, patched, corr, (o_lay, p_lay));
     let mut out = Classification::default();
     let own_shift = |o: SymId, p: SymId| -> Option<i64> {
         let a = o_dbg.function_loc(&orig.symbol(o).name)?;
@@ -159,6 +177,38 @@ pub fn classify(
             &o_side.symbol_content(o),
             &p_side.symbol_content(p),
         );
+        let ed = entries_diff(&o_side, &p_side, o, p);
+        if let Some(why) = d.structural.clone().or(ed.structural) {
+            out.symbols.insert(p, changed(why));
+            continue;
+        }
+        if d.is_equal() && !ed.lines.is_empty() {
+            let first = &ed.lines[0];
+            let delta = first.patched - first.orig;
+            let uniform = ed.lines.iter().all(|f| f.patched - f.orig == delta);
+            let how = if uniform {
+                format!("moved by {delta:+}")
+            } else {
+                "changed".to_string()
+            };
+            let reason = format!(
+                "line-number-only change: {} line number(s) in its {} entries {how}, code identical",
+                ed.lines.len(),
+                ed.tables.join(", ")
+            );
+            out.symbols.insert(
+                p,
+                SymClass {
+                    state: State::Same,
+                    reason,
+                    line_only: Some(LineOnly {
+                        delta: if uniform { delta } else { 0 },
+                        fields: ed.lines,
+                    }),
+                },
+            );
+            continue;
+        }
         if d.is_equal() {
             let how = corr
                 .how
@@ -174,31 +224,38 @@ pub fn classify(
             );
             continue;
         }
-        if let Some(s) = d.structural {
-            out.symbols.insert(p, changed(s));
-            continue;
-        }
-        let allowed: BTreeSet<i64> = match (ps.kind, own_shift(o, p)) {
-            (SymKind::Func, Some(own)) => [own].into_iter().filter(|&x| x != 0).collect(),
-            _ => out.shifts.clone(),
+        let allowed: Vec<Shift> = if ps.kind == SymKind::Func {
+            function_shifts(o_dbg, p_dbg, &os.name, &ps.name)
+        } else {
+            out.shifts
+                .iter()
+                .map(|&delta| Shift {
+                    delta,
+                    decl: None,
+                    what: "code around it".into(),
+                })
+                .collect()
         };
-        let decl = (ps.kind == SymKind::Func)
-            .then(|| o_dbg.function_loc(&os.name))
-            .flatten();
-        if let Some(delta) = line_only_delta(&d.fields, &allowed, o_dbg, p_dbg, decl) {
-            let what = if ps.kind == SymKind::Func {
-                "function"
+        if let Some(delta) = line_only_delta(&d.fields, &allowed, o_dbg, p_dbg) {
+            let uniform = d.fields.iter().all(|f| f.patched - f.orig == delta);
+            let whose: Vec<&str> = allowed
+                .iter()
+                .filter(|s| d.fields.iter().any(|f| f.patched - f.orig == s.delta))
+                .map(|s| s.what.as_str())
+                .collect();
+            let moved = if uniform {
+                format!("moved by {delta:+}")
             } else {
-                "code around it"
+                "moved".to_string()
             };
             let reason = format!(
-                "line-number-only change: {} field(s) hold source lines that moved by {delta:+}, as the {what} did",
-                d.fields.len()
+                "line-number-only change: {} field(s) hold source lines that {moved}, as {} did",
+                d.fields.len() + ed.lines.len(),
+                whose.join(" / ")
             );
-            let line_only = Some(LineOnly {
-                delta,
-                fields: d.fields,
-            });
+            let mut fields = d.fields;
+            fields.extend(ed.lines);
+            let line_only = Some(LineOnly { delta, fields });
             out.symbols.insert(
                 p,
                 SymClass {
@@ -226,6 +283,7 @@ pub fn classify(
         );
     }
 
+    cold_parts(patched, &mut out);
     propagate(patched, p_dbg, &mut out);
     out.removed = pairable(orig)
         .into_iter()
@@ -234,32 +292,73 @@ pub fn classify(
     out
 }
 
-/// The line shift when every differing field is a source line moved by one of the
-/// `allowed` shifts: the old value is a line with code in the original (at or after
-/// the function's declaration when `decl` is known), the new one a line with code
-/// in the patched build.
-pub fn line_only_delta(
-    fields: &[FieldDelta],
-    allowed: &BTreeSet<i64>,
+/// Lines of a source file that moved by `delta`: those at or after `decl` (when
+/// known) in its file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shift {
+    pub delta: i64,
+    pub decl: Option<SrcLoc>,
+    /// Whose declaration moved (`the function`, `inlined foo`...).
+    pub what: String,
+}
+
+/// The shifts that can explain line numbers in a function's code: its own
+/// declaration's, and those of the functions inlined into it (a `__LINE__` in an
+/// inline function of a header moves with the header).
+pub fn function_shifts(
     o_dbg: &DebugInfo,
     p_dbg: &DebugInfo,
-    decl: Option<&SrcLoc>,
+    o_name: &str,
+    p_name: &str,
+) -> Vec<Shift> {
+    let shift = |a: Option<&SrcLoc>, b: Option<&SrcLoc>, what: String| -> Option<Shift> {
+        let (a, b) = (a?, b?);
+        let delta = b.line as i64 - a.line as i64;
+        (a.file == b.file && delta != 0).then(|| Shift {
+            delta,
+            decl: Some(a.clone()),
+            what,
+        })
+    };
+    let own = o_dbg.function_loc(o_name);
+    let mut out: Vec<Shift> = shift(own, p_dbg.function_loc(p_name), "the function".into())
+        .into_iter()
+        .collect();
+    for callee in o_dbg.inlined_into(o_name) {
+        let what = format!("inlined {callee}");
+        if let Some(s) = shift(o_dbg.function_loc(callee), p_dbg.function_loc(callee), what) {
+            if !out.iter().any(|x| x.delta == s.delta && x.decl == s.decl) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// The line shift (of the first field) when every differing field is a source
+/// line moved by one of the `allowed` shifts: the old value is a line with code in
+/// the original (in the shift's file, at or after its declaration when known), the
+/// new one a line with code in the patched build.
+pub fn line_only_delta(
+    fields: &[FieldDelta],
+    allowed: &[Shift],
+    o_dbg: &DebugInfo,
+    p_dbg: &DebugInfo,
 ) -> Option<i64> {
     let first = fields.first()?;
     // Fields are any 64-bit values (fuzzed objects): a difference that overflows is
     // no line shift.
+    let explained = |f: &FieldDelta| {
+        allowed.iter().any(|s| {
+            let file = s.decl.as_ref().map(|d| d.file.as_str());
+            f.patched.checked_sub(f.orig) == Some(s.delta)
+                && s.decl.as_ref().is_none_or(|d| f.orig >= d.line as i64)
+                && o_dbg.has_code_line(file, f.orig)
+                && p_dbg.has_code_line(file, f.patched)
+        })
+    };
     let delta = first.patched.checked_sub(first.orig)?;
-    if !allowed.contains(&delta) {
-        return None;
-    }
-    let file = decl.map(|d| d.file.as_str());
-    let ok = fields.iter().all(|f| {
-        f.patched.checked_sub(f.orig) == Some(delta)
-            && decl.is_none_or(|d| f.orig >= d.line as i64)
-            && o_dbg.has_code_line(file, f.orig)
-            && p_dbg.has_code_line(file, f.patched)
-    });
-    ok.then_some(delta)
+    fields.iter().all(explained).then_some(delta)
 }
 
 /// Symbols whose change is carried by changing the functions that use them.
@@ -343,6 +442,171 @@ fn propagate(patched: &ObjectFile, p_dbg: &DebugInfo, out: &mut Classification) 
                         c.line_only = None;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// How the special-section entries of two paired functions differ.
+#[derive(Debug, Default)]
+pub struct EntriesDiff {
+    /// A difference that is not a line number, explained.
+    pub structural: Option<String>,
+    /// Line numbers stored in entries that differ (`what` = `entry line`, `offset`
+    /// = the patched entry's offset in its section).
+    pub lines: Vec<FieldDelta>,
+    /// Tables with line differences.
+    pub tables: Vec<String>,
+}
+
+/// Compares the entries describing `o` (original) and `p` (patched), table by
+/// table, in section order: bytes outside relocated fields and line numbers,
+/// relocations by key.
+pub fn entries_diff(o_side: &Side<'_>, p_side: &Side<'_>, o: SymId, p: SymId) -> EntriesDiff {
+    let mut out = EntriesDiff::default();
+    let (Some(ol), Some(pl)) = (o_side.layout, p_side.layout) else {
+        return out;
+    };
+    let group = |lay: &'_ Layout, id: SymId| {
+        let mut m: BTreeMap<String, Vec<crate::entries::Entry>> = BTreeMap::new();
+        for (t, e) in lay.entries_of(id) {
+            m.entry(t.name.clone()).or_default().push(e.clone());
+        }
+        m
+    };
+    let (og, pg) = (group(ol, o), group(pl, p));
+    let names: BTreeSet<&String> = og.keys().chain(pg.keys()).collect();
+    for name in names {
+        let empty = Vec::new();
+        let (a, b) = (
+            og.get(name).unwrap_or(&empty),
+            pg.get(name).unwrap_or(&empty),
+        );
+        if a.len() != b.len() {
+            out.structural = Some(format!("its {name} entries: {} → {}", a.len(), b.len()));
+            return out;
+        }
+        for (k, (ea, eb)) in a.iter().zip(b).enumerate() {
+            if let Some(why) = entry_difference(o_side, p_side, name, ea, eb) {
+                out.structural = Some(format!("its {name} entry #{k} changed: {why}"));
+                return out;
+            }
+            if ea.line != eb.line {
+                if let (Some(x), Some(y)) = (ea.line, eb.line) {
+                    out.lines.push(FieldDelta {
+                        offset: eb.offset,
+                        what: "entry line",
+                        orig: x as i64,
+                        patched: y as i64,
+                    });
+                    if !out.tables.contains(name) {
+                        out.tables.push(name.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Why two entries of table `name` differ, ignoring the stored line number.
+pub fn entry_difference(
+    o_side: &Side<'_>,
+    p_side: &Side<'_>,
+    name: &str,
+    a: &crate::entries::Entry,
+    b: &crate::entries::Entry,
+) -> Option<String> {
+    let (ol, pl) = (o_side.layout?, p_side.layout?);
+    let (ta, tb) = (
+        ol.tables.iter().find(|t| t.name == name)?,
+        pl.tables.iter().find(|t| t.name == name)?,
+    );
+    let size = ta.spec.size;
+    let bytes =
+        |obj: &ObjectFile, t: &crate::entries::Table, e: &crate::entries::Entry| -> Vec<u8> {
+            let data = &obj.section(t.sec).data;
+            let mut v = data
+                .get(e.offset as usize..(e.offset + size) as usize)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
+            let arch = obj.machine.arch();
+            for r in &e.relocs {
+                let w = arch
+                    .reloc_info(r.reloc.r_type)
+                    .map_or(4, |k| k.width as usize);
+                for x in v.iter_mut().skip(r.reloc.offset as usize).take(w) {
+                    *x = 0;
+                }
+            }
+            for part in &t.spec.line {
+                if let crate::special::LinePart::Bytes { offset, width } = *part {
+                    for x in v.iter_mut().skip(offset as usize).take(width as usize) {
+                        *x = 0;
+                    }
+                }
+            }
+            v
+        };
+    let (ba, bb) = (bytes(o_side.obj, ta, a), bytes(p_side.obj, tb, b));
+    if ba != bb {
+        let at = ba.iter().zip(&bb).position(|(x, y)| x != y).unwrap_or(0);
+        return Some(format!("bytes differ at +{at:#x}"));
+    }
+    if a.relocs.len() != b.relocs.len() {
+        return Some(format!(
+            "{} relocations → {}",
+            a.relocs.len(),
+            b.relocs.len()
+        ));
+    }
+    for (ra, rb) in a.relocs.iter().zip(&b.relocs) {
+        let (ka, xa) = o_side.entry_key(ra);
+        let (kb, xb) = p_side.entry_key(rb);
+        if ra.reloc.offset != rb.reloc.offset || ra.reloc.r_type != rb.reloc.r_type || ka != kb {
+            return Some(format!(
+                "field +{:#x}: {} → {}",
+                ra.reloc.offset,
+                describe(&ka),
+                describe(&kb)
+            ));
+        }
+        if xa != xb {
+            return Some(format!(
+                "field +{:#x}: {}+{xa:#x} → +{xb:#x}",
+                ra.reloc.offset,
+                describe(&ka)
+            ));
+        }
+    }
+    None
+}
+
+/// A `.cold` part holds code split out of its function and jumps back into it: when
+/// the function is carried, the part must be too, or new code would continue in old.
+fn cold_parts(patched: &ObjectFile, out: &mut Classification) {
+    let changed: BTreeSet<&str> = out
+        .symbols
+        .iter()
+        .filter(|(id, c)| c.state == State::Changed && patched.symbol(**id).kind == SymKind::Func)
+        .map(|(&id, _)| patched.symbol(id).name.as_str())
+        .filter(|n| clone_of(n).is_none_or(|c| !c.cold))
+        .collect();
+    for (&id, c) in out.symbols.iter_mut() {
+        let s = patched.symbol(id);
+        let Some(cl) = clone_of(&s.name) else {
+            continue;
+        };
+        if cl.cold && c.state == State::Same {
+            let parent = s
+                .name
+                .rfind(".cold")
+                .map_or(s.name.as_str(), |i| &s.name[..i]);
+            if changed.contains(parent) {
+                c.state = State::Changed;
+                c.reason =
+                    format!("cold part of changed {parent}: it jumps back into the function");
+                c.line_only = None;
             }
         }
     }

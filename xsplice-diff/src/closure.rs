@@ -15,7 +15,7 @@ use xsplice_payload::ContentKind;
 use crate::Pair;
 use crate::classify::State;
 use crate::image::{ImageView, Lookup};
-use crate::keys::{pc_adjust, string_at};
+use crate::keys::string_at;
 use crate::names::{clone_of, is_special_static};
 use crate::object::{ObjectFile, Reloc, SecId, SectionClass, SymId, SymKind, Target};
 use crate::problem::{Problem, ProblemKind};
@@ -26,6 +26,18 @@ pub enum CarryKey {
     Sym(SymId),
     /// A whole anonymous read-only section.
     Sec(SecId),
+    /// One entry of a special entry table (bug frame, exception table entry,
+    /// alternative...) at `offset` in section `sec`.
+    Entry {
+        sec: SecId,
+        offset: u64,
+    },
+    /// The piece of satellite code (`.fixup`, `.altinstr_replacement`) starting at
+    /// `start` in section `sec`.
+    Piece {
+        sec: SecId,
+        start: u64,
+    },
 }
 
 /// Where a relocation of carried bytes goes.
@@ -66,6 +78,21 @@ pub struct Item {
     pub relocs: Vec<Resolved>,
     /// Why it is carried.
     pub why: String,
+    /// Entries and pieces: the payload section they are gathered in (the special
+    /// section's own name); `None`: a section of its own.
+    pub group: Option<String>,
+    /// Offset in the object's section (orders the members of a group).
+    pub order: u64,
+    /// Entries: the function they describe.
+    pub about: Option<String>,
+}
+
+/// A relocation waiting to be resolved.
+#[derive(Clone, Copy, Debug)]
+struct Raw {
+    r: Reloc,
+    /// Added to the resolved addend (entry-relative bias and line bits).
+    extra: i64,
 }
 
 /// A function of the image redirected to new code.
@@ -103,7 +130,7 @@ struct Walk<'a> {
     /// New global symbols of all pairs, by name.
     new_globals: BTreeMap<String, (usize, SymId)>,
     /// Relocations of queued items, not yet resolved.
-    raw: BTreeMap<usize, Vec<Reloc>>,
+    raw: BTreeMap<usize, Vec<Raw>>,
 }
 
 /// The `file#name` / `name` an original symbol has in the image.
@@ -168,10 +195,63 @@ pub fn build(pairs: &[Pair], image: &dyn ImageView) -> Closure {
     while let Some(item) = w.queue.pop_front() {
         w.resolve_item(item);
     }
+    w.unknown_tables();
     w.out
 }
 
 impl Walk<'_> {
+    /// Allocated sections the special section table does not describe but that
+    /// point at carried code: their entries cannot be carried, and the new code
+    /// would run without them.
+    fn unknown_tables(&mut self) {
+        for (i, p) in self.pairs.iter().enumerate() {
+            let obj = &p.patched;
+            for s in &obj.sections {
+                let alloc = s.flags & u64::from(object::elf::SHF_ALLOC) != 0;
+                if s.class != SectionClass::Other
+                    || !alloc
+                    || s.is_init()
+                    || p.p_lay.roles.contains_key(&s.index)
+                {
+                    continue;
+                }
+                let mut hit: Vec<String> = Vec::new();
+                for r in &s.relocs {
+                    let Some((sec, pos)) = obj.resolve(r.target, r.addend) else {
+                        continue;
+                    };
+                    let Some(id) = u64::try_from(pos)
+                        .ok()
+                        .and_then(|pos| obj.symbol_at(sec, pos))
+                    else {
+                        continue;
+                    };
+                    let f = obj.symbol(id);
+                    if f.kind == SymKind::Func
+                        && self.out.item_of(i, CarryKey::Sym(id)).is_some()
+                        && !hit.contains(&f.name)
+                    {
+                        hit.push(f.name.clone());
+                    }
+                }
+                if !hit.is_empty() {
+                    let p = Problem::new(
+                        ProblemKind::UnknownSection,
+                        &self.pairs[i].name,
+                        &s.name,
+                        format!(
+                            "describes carried code ({}) but is not in the special section table: the new code would run without its entries (add the entry layout to carry them)",
+                            hit.join(", ")
+                        ),
+                    );
+                    if !self.out.problems.contains(&p) {
+                        self.out.problems.push(p);
+                    }
+                }
+            }
+        }
+    }
+
     fn problem(
         &mut self,
         pair: usize,
@@ -190,7 +270,11 @@ impl Walk<'_> {
         if let Some(i) = self.out.item_of(pair, key) {
             return Some(i);
         }
-        let obj = &self.pairs[pair].patched;
+        let p = &self.pairs[pair];
+        let obj = &p.patched;
+        let plain = |relocs: Vec<Reloc>| -> Vec<Raw> {
+            relocs.into_iter().map(|r| Raw { r, extra: 0 }).collect()
+        };
         let (name, sec, data, size, relocs, sym_kind, global) = match key {
             CarryKey::Sym(id) => {
                 let s = obj.symbol(id);
@@ -205,13 +289,13 @@ impl Walk<'_> {
                     );
                     return None;
                 };
-                let state = self.pairs[pair].class.state(id);
+                let state = p.class.state(id);
                 (
                     s.name.clone(),
                     sec,
                     data,
                     s.size,
-                    obj.symbol_relocs(id),
+                    plain(obj.symbol_relocs(id)),
                     Some(s.kind),
                     s.global && state == Some(State::New),
                 )
@@ -228,10 +312,38 @@ impl Walk<'_> {
                     sec,
                     data,
                     s.size,
-                    s.relocs.clone(),
+                    plain(s.relocs.clone()),
                     None,
                     false,
                 )
+            }
+            CarryKey::Entry { sec, offset } => {
+                let got = self.carry_entry(pair, sec, offset, why);
+                if got.is_none() {
+                    let name = format!("{}+{offset:#x}", obj.section(sec).name);
+                    self.problem(
+                        pair,
+                        ProblemKind::SpecialSection,
+                        &name,
+                        format!("entry needed ({why}) cannot be read"),
+                        None,
+                    );
+                }
+                return got;
+            }
+            CarryKey::Piece { sec, start } => {
+                let got = self.carry_piece(pair, sec, start, why);
+                if got.is_none() {
+                    let name = format!("{}+{start:#x}", obj.section(sec).name);
+                    self.problem(
+                        pair,
+                        ProblemKind::SpecialSection,
+                        &name,
+                        format!("code needed ({why}) cannot be read"),
+                        None,
+                    );
+                }
+                return got;
             }
         };
         let section = obj.section(sec);
@@ -274,28 +386,158 @@ impl Walk<'_> {
                 return None;
             }
         };
-        let index = self.out.items.len();
-        self.out.items.push(Item {
+        let index = self.push(
             pair,
             key,
-            name,
-            sym_kind,
-            global,
-            kind,
-            align: section.align,
-            data: if kind == ContentKind::Bss {
-                Vec::new()
-            } else {
-                data
+            Item {
+                pair,
+                key,
+                name,
+                sym_kind,
+                global,
+                kind,
+                align: section.align,
+                data: if kind == ContentKind::Bss {
+                    Vec::new()
+                } else {
+                    data
+                },
+                size,
+                relocs: Vec::new(),
+                why: why.to_string(),
+                group: None,
+                order: 0,
+                about: None,
             },
+            relocs,
+        );
+        if let (CarryKey::Sym(id), ContentKind::Text) = (key, kind) {
+            self.carry_entries_of(pair, id);
+        }
+        Some(index)
+    }
+
+    fn push(&mut self, pair: usize, key: CarryKey, item: Item, raw: Vec<Raw>) -> usize {
+        let index = self.out.items.len();
+        self.out.items.push(item);
+        self.out.index.insert((pair, key), index);
+        self.raw.insert(index, raw);
+        self.queue.push_back(index);
+        index
+    }
+
+    /// Carried code takes the special-section entries that describe it.
+    fn carry_entries_of(&mut self, pair: usize, id: SymId) {
+        let p = &self.pairs[pair];
+        let wanted: Vec<(SecId, u64, String, bool)> = p
+            .p_lay
+            .entries_of(id)
+            .map(|(t, e)| (t.sec, e.offset, t.name.clone(), t.spec.loader))
+            .collect();
+        let func = p.patched.symbol(id).name.clone();
+        for (sec, offset, table, loader) in wanted {
+            if !loader {
+                let loc = self.pairs[pair].p_dbg.loc(&func);
+                self.problem(
+                    pair,
+                    ProblemKind::SpecialSection,
+                    &func,
+                    format!("carried code has {table} entries, which the loader does not register for a payload"),
+                    loc,
+                );
+                continue;
+            }
+            self.carry(
+                pair,
+                CarryKey::Entry { sec, offset },
+                &format!("{table} entry of carried {func}"),
+            );
+        }
+    }
+
+    fn carry_entry(&mut self, pair: usize, sec: SecId, offset: u64, why: &str) -> Option<usize> {
+        let p = &self.pairs[pair];
+        let table = p.p_lay.table_of(sec)?;
+        let entry = table.entries.iter().find(|e| e.offset == offset)?;
+        let section = p.patched.section(sec);
+        let size = table.spec.size;
+        let data = section
+            .data
+            .get(offset as usize..(offset + size) as usize)?
+            .to_vec();
+        let raw = entry
+            .relocs
+            .iter()
+            .map(|er| Raw {
+                r: Reloc {
+                    addend: er.place(),
+                    adjust: 0,
+                    ..er.reloc
+                },
+                extra: er.bias.wrapping_add(er.line_bits),
+            })
+            .collect();
+        let key = CarryKey::Entry { sec, offset };
+        let item = Item {
+            pair,
+            key,
+            name: format!("{}+{offset:#x}", table.name),
+            sym_kind: None,
+            global: false,
+            kind: ContentKind::ReadOnly,
+            align: section.align,
+            data,
             size,
             relocs: Vec::new(),
             why: why.to_string(),
-        });
-        self.out.index.insert((pair, key), index);
-        self.raw.insert(index, relocs);
-        self.queue.push_back(index);
-        Some(index)
+            group: Some(table.name.clone()),
+            order: offset,
+            about: entry.owner.map(|o| p.patched.symbol(o).name.clone()),
+        };
+        Some(self.push(pair, key, item, raw))
+    }
+
+    fn carry_piece(&mut self, pair: usize, sec: SecId, start: u64, why: &str) -> Option<usize> {
+        let p = &self.pairs[pair];
+        let obj = &p.patched;
+        let (start, end) = p.p_lay.piece(obj, sec, start as i64)?;
+        let section = obj.section(sec);
+        let data = section.data.get(start as usize..end as usize)?.to_vec();
+        let raw = section
+            .relocs
+            .iter()
+            .filter(|r| r.offset >= start && r.offset < end)
+            .map(|r| Raw {
+                r: Reloc {
+                    offset: r.offset - start,
+                    ..*r
+                },
+                extra: 0,
+            })
+            .collect();
+        let exec = section.flags & u64::from(object::elf::SHF_EXECINSTR) != 0;
+        let key = CarryKey::Piece { sec, start };
+        let item = Item {
+            pair,
+            key,
+            name: format!("{}+{start:#x}", section.name),
+            sym_kind: None,
+            global: false,
+            kind: if exec {
+                ContentKind::Text
+            } else {
+                ContentKind::ReadOnly
+            },
+            align: section.align,
+            data,
+            size: end - start,
+            relocs: Vec::new(),
+            why: why.to_string(),
+            group: Some(section.name.clone()),
+            order: start,
+            about: None,
+        };
+        Some(self.push(pair, key, item, raw))
     }
 
     fn site(&mut self, pair: usize, id: SymId, item: usize) {
@@ -305,8 +547,9 @@ impl Walk<'_> {
         };
         let name = image_name(&p.orig, o);
         let loc = p.p_dbg.loc(&p.patched.symbol(id).name);
-        match self.image.find(&name) {
+        match crate::image::find(self.image, &name) {
             Lookup::Found(sym) => {
+                let name = sym.qualified.clone();
                 let arch = self.image.machine().arch();
                 let head = self.image.read(sym.addr, sym.size.min(16)).map(<[u8]>::to_vec).or_else(|| p.orig.symbol_bytes(o));
                 let pad = head.as_deref().map_or(0, |h| arch.entry_landing_pad(h));
@@ -346,13 +589,14 @@ impl Walk<'_> {
         let pair = self.out.items[item].pair;
         let raw = self.raw.remove(&item).unwrap_or_default();
         let mut resolved = Vec::with_capacity(raw.len());
-        for r in raw {
-            if let Some((dest, addend)) = self.resolve(pair, item, &r) {
+        for x in raw {
+            let got = self.resolve(pair, item, &x.r);
+            if let Some((dest, addend)) = got {
                 resolved.push(Resolved {
-                    offset: r.offset,
-                    r_type: r.r_type,
+                    offset: x.r.offset,
+                    r_type: x.r.r_type,
                     dest,
-                    addend,
+                    addend: addend.wrapping_add(x.extra),
                 });
             }
         }
@@ -465,9 +709,27 @@ impl Walk<'_> {
         pos: i64,
         r: &Reloc,
     ) -> Option<(Dest, i64)> {
-        let obj = &self.pairs[pair].patched;
+        let p = &self.pairs[pair];
+        let obj = &p.patched;
         let section = obj.section(sec);
-        let probe = pos.wrapping_add(pc_adjust(obj, r.r_type));
+        let probe = pos.wrapping_add(r.adjust);
+        if p.p_lay.is_satellite(sec) {
+            let Some((start, _)) = p.p_lay.piece(obj, sec, probe) else {
+                let at = self.where_(item, r);
+                let name = section.name.clone();
+                self.problem(
+                    pair,
+                    ProblemKind::SpecialSection,
+                    &name,
+                    format!("{at} refers outside the section"),
+                    None,
+                );
+                return None;
+            };
+            let what = format!("code reached from {}", self.out.items[item].name);
+            let it = self.carry(pair, CarryKey::Piece { sec, start }, &what)?;
+            return Some((Dest::Item(it), pos - start as i64));
+        }
         if section.class == SectionClass::Strings {
             if let Some((start, s)) = string_at(&section.data, probe) {
                 return Some((Dest::Str(s.to_vec()), pos - start as i64));
@@ -511,8 +773,8 @@ impl Walk<'_> {
         addend: i64,
         carry_instead: Option<SymId>,
     ) -> Option<(Dest, i64)> {
-        match self.image.find(name) {
-            Lookup::Found(_) => Some((Dest::Image(name.to_string()), addend)),
+        match crate::image::find(self.image, name) {
+            Lookup::Found(sym) => Some((Dest::Image(sym.qualified), addend)),
             Lookup::Missing => {
                 if let Some(id) = carry_instead {
                     let it = self.carry(

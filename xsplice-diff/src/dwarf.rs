@@ -64,6 +64,8 @@ pub struct DebugInfo {
     pub uses: BTreeMap<String, BTreeSet<String>>,
     /// Source file → lines that have code (rows of the line programs).
     pub lines: BTreeMap<String, BTreeSet<u64>>,
+    /// Function → the functions inlined into it (at any depth).
+    pub inlined: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl DebugInfo {
@@ -89,6 +91,15 @@ impl DebugInfo {
             .get(symbol)
             .or_else(|| clone_of(symbol).and_then(|c| self.functions.get(c.origin)))
             .or_else(|| strip_number(symbol).and_then(|b| self.functions.get(b)))
+    }
+
+    /// The functions inlined into a function symbol (clones map to their origin).
+    pub fn inlined_into(&self, symbol: &str) -> Vec<&str> {
+        self.inlined
+            .get(symbol)
+            .or_else(|| clone_of(symbol).and_then(|c| self.inlined.get(c.origin)))
+            .map(|s| s.iter().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 
     /// Declaration of a variable symbol (`counter.12` → `counter`).
@@ -167,6 +178,15 @@ impl<'a> UnitCx<'a, '_> {
                         self.use_type(&name, t)?;
                     }
                     owner_name = Some(name);
+                }
+            }
+            gimli::DW_TAG_inlined_subroutine => {
+                if let (Some(owner), Some(name)) = (owner, self.name_of(&entry)?) {
+                    self.info
+                        .inlined
+                        .entry(owner.to_string())
+                        .or_default()
+                        .insert(name);
                 }
             }
             gimli::DW_TAG_variable | gimli::DW_TAG_formal_parameter => {

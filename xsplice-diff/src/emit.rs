@@ -48,42 +48,80 @@ pub fn emit(
     let mut names = Names::default();
     let mut sections: Vec<ContentSection> = Vec::new();
     let mut symbols: Vec<Symbol> = Vec::new();
-    let mut item_symbol: Vec<Option<usize>> = Vec::new();
+    let mut item_symbol: Vec<Option<usize>> = vec![None; closure.items.len()];
+    // Where each item lands: (section index, offset in it).
+    let mut loc: Vec<(usize, u64)> = vec![(0, 0); closure.items.len()];
 
-    for item in &closure.items {
-        let base = match (item.sym_kind, item.kind) {
-            (None, _) => item.name.clone(),
-            (_, ContentKind::Text) => format!(".text.{}", item.name),
-            (_, ContentKind::Data) => format!(".data.{}", item.name),
-            (_, ContentKind::Bss) => format!(".bss.{}", item.name),
-            (_, _) => format!(".rodata.{}", item.name),
-        };
-        let mut sec = ContentSection::with_data(
-            &names.unique(&base),
-            item.kind,
-            item.align,
-            item.data.clone(),
-        );
-        sec.size = item.size;
-        sections.push(sec);
-        let sym = item.sym_kind.map(|k| {
-            symbols.push(Symbol {
-                name: item.name.clone(),
-                kind: match k {
-                    SymKind::Func => SymbolKind::Func,
-                    SymKind::Object => SymbolKind::Object,
-                    _ => SymbolKind::NoType,
-                },
-                global: item.global,
-                definition: Some(SymbolDef {
-                    section: sections.len() - 1,
-                    offset: 0,
-                    size: item.size,
-                }),
-            });
-            symbols.len() - 1
-        });
-        item_symbol.push(sym);
+    // Special-section entries and pieces are gathered, per name, in one section
+    // (the loader finds `.ex_table`, `.altinstructions`... by name), in object
+    // order; the other items get a section each.
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, item) in closure.items.iter().enumerate() {
+        match &item.group {
+            Some(g) => match groups.iter_mut().find(|(n, _)| n == g) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((g.clone(), vec![i])),
+            },
+            None => {
+                let base = match (item.sym_kind, item.kind) {
+                    (None, _) => item.name.clone(),
+                    (_, ContentKind::Text) => format!(".text.{}", item.name),
+                    (_, ContentKind::Data) => format!(".data.{}", item.name),
+                    (_, ContentKind::Bss) => format!(".bss.{}", item.name),
+                    (_, _) => format!(".rodata.{}", item.name),
+                };
+                let mut sec = ContentSection::with_data(
+                    &names.unique(&base),
+                    item.kind,
+                    item.align,
+                    item.data.clone(),
+                );
+                sec.size = item.size;
+                sections.push(sec);
+                loc[i] = (sections.len() - 1, 0);
+                item_symbol[i] = item.sym_kind.map(|k| {
+                    symbols.push(Symbol {
+                        name: item.name.clone(),
+                        kind: match k {
+                            SymKind::Func => SymbolKind::Func,
+                            SymKind::Object => SymbolKind::Object,
+                            _ => SymbolKind::NoType,
+                        },
+                        global: item.global,
+                        definition: Some(SymbolDef {
+                            section: sections.len() - 1,
+                            offset: 0,
+                            size: item.size,
+                        }),
+                    });
+                    symbols.len() - 1
+                });
+            }
+        }
+    }
+    for (name, mut members) in groups {
+        members.sort_by_key(|&i| (closure.items[i].pair, closure.items[i].order));
+        let first = &closure.items[members[0]];
+        let align = members
+            .iter()
+            .map(|&i| closure.items[i].align)
+            .max()
+            .unwrap_or(1);
+        let mut data: Vec<u8> = Vec::new();
+        let index = sections.len();
+        for &i in &members {
+            let it = &closure.items[i];
+            let pad = (data.len() as u64).next_multiple_of(it.align.max(1)) as usize - data.len();
+            data.extend(std::iter::repeat_n(0u8, pad));
+            loc[i] = (index, data.len() as u64);
+            data.extend_from_slice(&it.data);
+        }
+        sections.push(ContentSection::with_data(
+            &names.unique(&name),
+            first.kind,
+            align,
+            data,
+        ));
     }
 
     // Strings, in first-use order.
@@ -113,12 +151,16 @@ pub fn emit(
     // Undefined symbols, in first-use order.
     let mut undefined: BTreeMap<String, usize> = BTreeMap::new();
     for (i, item) in closure.items.iter().enumerate() {
+        let (at_sec, at_off) = loc[i];
         let mut relocs = Vec::with_capacity(item.relocs.len());
         for r in &item.relocs {
             let (target, addend) = match &r.dest {
                 Dest::Item(j) => match item_symbol[*j] {
                     Some(s) => (RelocTarget::Symbol(s), r.addend),
-                    None => (RelocTarget::Section(*j), r.addend),
+                    None => (
+                        RelocTarget::Section(loc[*j].0),
+                        r.addend.wrapping_add(loc[*j].1 as i64),
+                    ),
                 },
                 Dest::Str(s) => {
                     let off = strings[s] as i64;
@@ -141,13 +183,16 @@ pub fn emit(
                 }
             };
             relocs.push(Reloc {
-                offset: r.offset,
+                offset: at_off + r.offset,
                 r_type: r.r_type,
                 target,
                 addend,
             });
         }
-        sections[i].relocs = relocs;
+        sections[at_sec].relocs.extend(relocs);
+    }
+    for s in &mut sections {
+        s.relocs.sort_by_key(|r| r.offset);
     }
 
     let arch = image.machine().arch();
@@ -177,8 +222,8 @@ pub fn emit(
                 size: item.size as u32,
                 addr: 0,
                 content: ContentRef {
-                    section: site.item,
-                    offset: 0,
+                    section: loc[site.item].0,
+                    offset: loc[site.item].1,
                 },
             },
         });

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::entries::{EntryReloc, Layout};
 use crate::names::{is_special_static, special_base};
 use crate::object::{ObjectFile, Reloc, SecId, SectionClass, SymId, SymKind, Target};
 
@@ -58,6 +59,9 @@ pub struct Side<'a> {
     pub paired: BTreeMap<SymId, String>,
     /// This is the patched build (unpaired symbols are `New`, else `Orig`).
     pub patched: bool,
+    /// Special sections of the object: references into satellite code (`.fixup`,
+    /// `.altinstr_replacement`) are keyed by the content of the piece they hit.
+    pub layout: Option<&'a Layout>,
 }
 
 impl Side<'_> {
@@ -71,13 +75,21 @@ impl Side<'_> {
 
     /// The key and key-relative addend of a relocation.
     pub fn target_key(&self, r: &Reloc) -> (Key, i64) {
-        self.key_at(r.target, r.addend, r.r_type, 0)
+        self.key_at(r.target, r.addend, r.adjust, 0)
     }
 
-    fn key_at(&self, target: Target, addend: i64, r_type: u32, depth: u32) -> (Key, i64) {
+    /// The key of a special-section entry's relocation and the offset of the place
+    /// it names from the key (line bits and the entry-relative bias removed).
+    pub fn entry_key(&self, r: &EntryReloc) -> (Key, i64) {
+        self.key_at(r.reloc.target, r.place(), 0, 0)
+    }
+
+    /// `adjust`: bytes from the place a relocation's value names to the spot used
+    /// to find the symbol it points into (the PC-relative width for code).
+    fn key_at(&self, target: Target, addend: i64, adjust: i64, depth: u32) -> (Key, i64) {
         let obj = self.obj;
         match target {
-            Target::Section(sec) => self.section_key(sec, addend, r_type, depth),
+            Target::Section(sec) => self.section_key(sec, addend, adjust, depth),
             Target::Symbol(id) => {
                 let s = obj.symbol(id);
                 let Some(sec) = s.section else {
@@ -90,7 +102,7 @@ impl Side<'_> {
                     return self.section_key(
                         sec,
                         (s.value as i64).wrapping_add(addend),
-                        r_type,
+                        adjust,
                         depth,
                     );
                 }
@@ -108,11 +120,17 @@ impl Side<'_> {
         }
     }
 
-    fn section_key(&self, sec: SecId, pos: i64, r_type: u32, depth: u32) -> (Key, i64) {
+    fn section_key(&self, sec: SecId, pos: i64, adjust: i64, depth: u32) -> (Key, i64) {
         let obj = self.obj;
         let section = obj.section(sec);
-        let adjust = pc_adjust(obj, r_type);
         let probe = pos.wrapping_add(adjust);
+        if let Some((start, end)) = self.layout.and_then(|l| l.piece(obj, sec, probe)) {
+            if depth < MAX_DEPTH {
+                let content = self.content(sec, start, end - start, depth + 1);
+                return (Key::Content(Box::new(content)), pos - start as i64);
+            }
+            return (Key::Section(section.name.clone()), pos);
+        }
         match section.class {
             SectionClass::Strings => {
                 if let Some((start, s)) = string_at(&section.data, probe) {
@@ -125,7 +143,7 @@ impl Side<'_> {
                     .flatten()
                 {
                     let s = obj.symbol(id);
-                    return self.key_at(Target::Symbol(id), pos - s.value as i64, r_type, depth);
+                    return self.key_at(Target::Symbol(id), pos - s.value as i64, adjust, depth);
                 }
                 if section.entsize > 0
                     && section.flags & u64::from(object::elf::SHF_MERGE) != 0
@@ -144,7 +162,7 @@ impl Side<'_> {
                     .flatten()
                 {
                     let s = obj.symbol(id);
-                    return self.key_at(Target::Symbol(id), pos - s.value as i64, r_type, depth);
+                    return self.key_at(Target::Symbol(id), pos - s.value as i64, adjust, depth);
                 }
             }
         }
@@ -170,7 +188,7 @@ impl Side<'_> {
             .filter(|r| r.offset >= start && r.offset < end)
             .map(|r| {
                 let (key, addend) = if depth < MAX_DEPTH {
-                    self.key_at(r.target, r.addend, r.r_type, depth)
+                    self.key_at(r.target, r.addend, r.adjust, depth)
                 } else {
                     (Key::Section(section.name.clone()), r.addend)
                 };
@@ -195,14 +213,6 @@ impl Side<'_> {
                 relocs: Vec::new(),
             },
         }
-    }
-}
-
-/// PC-relative fields point this many bytes before the end of their instruction, at least.
-pub fn pc_adjust(obj: &ObjectFile, r_type: u32) -> i64 {
-    match obj.machine.arch().reloc_info(r_type) {
-        Some(k) if k.pc_relative => i64::from(k.width),
-        _ => 0,
     }
 }
 

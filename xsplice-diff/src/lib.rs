@@ -13,14 +13,17 @@ pub mod closure;
 pub mod correlate;
 pub mod dwarf;
 pub mod emit;
+pub mod entries;
 pub mod fuzz;
 pub mod image;
+pub mod insn;
 pub mod keys;
 pub mod names;
 pub mod object;
 pub mod problem;
 pub mod refuse;
 pub mod report;
+pub mod special;
 
 use serde::Serialize;
 use xsplice_payload::{Machine, ModelError, Payload};
@@ -30,6 +33,7 @@ pub use image::{ImageSym, ImageView, Lookup};
 pub use object::{ObjectError, ObjectFile};
 pub use problem::{Problem, ProblemKind};
 pub use report::Report;
+pub use special::{SpecialTable, TableError};
 
 /// One translation unit's object in both builds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,11 +116,19 @@ pub struct Pair {
     pub class: classify::Classification,
     pub o_dbg: dwarf::DebugInfo,
     pub p_dbg: dwarf::DebugInfo,
+    /// Special sections of each build, split into entries and pieces.
+    pub o_lay: entries::Layout,
+    pub p_lay: entries::Layout,
     pub refusals: refuse::Refusals,
 }
 
-/// Analyses one pair (no image needed).
+/// Analyses one pair (no image needed) with the built-in special section table.
 pub fn analyse_pair(pair: &ObjectPair) -> Result<Pair, DiffError> {
+    analyse_pair_with(pair, &SpecialTable::builtin())
+}
+
+/// [`analyse_pair`] with a caller's special section table.
+pub fn analyse_pair_with(pair: &ObjectPair, special: &SpecialTable) -> Result<Pair, DiffError> {
     let name = pair.name.clone();
     if name.starts_with('/') {
         return Err(DiffError::AbsoluteName { name });
@@ -153,13 +165,25 @@ pub fn analyse_pair(pair: &ObjectPair) -> Result<Pair, DiffError> {
             class: Default::default(),
             o_dbg: Default::default(),
             p_dbg: Default::default(),
+            o_lay: Default::default(),
+            p_lay: Default::default(),
             refusals: Default::default(),
         });
     }
     let corr = correlate::correlate(&orig, &patched);
     let o_dbg = dwarf::DebugInfo::read(&orig);
     let p_dbg = dwarf::DebugInfo::read(&patched);
-    let class = classify::classify(&orig, &patched, &corr, &o_dbg, &p_dbg);
+    let o_lay = entries::Layout::build(&orig, special);
+    let p_lay = entries::Layout::build(&patched, special);
+    let class = classify::classify(&classify::Input {
+        orig: &orig,
+        patched: &patched,
+        corr: &corr,
+        o_dbg: &o_dbg,
+        p_dbg: &p_dbg,
+        o_lay: &o_lay,
+        p_lay: &p_lay,
+    });
     let view = refuse::PairView {
         orig: &orig,
         patched: &patched,
@@ -167,6 +191,8 @@ pub fn analyse_pair(pair: &ObjectPair) -> Result<Pair, DiffError> {
         class: &class,
         o_dbg: &o_dbg,
         p_dbg: &p_dbg,
+        o_lay: &o_lay,
+        p_lay: &p_lay,
     };
     let mut refusals = refuse::check(&view);
     if status == PairStatus::Added && p_dbg.present {
@@ -182,6 +208,8 @@ pub fn analyse_pair(pair: &ObjectPair) -> Result<Pair, DiffError> {
         class,
         o_dbg,
         p_dbg,
+        o_lay,
+        p_lay,
         refusals,
     })
 }
@@ -201,9 +229,19 @@ pub fn diff_with(
     image: &dyn ImageView,
     opts: &DiffOptions,
 ) -> Result<DiffOutcome, DiffError> {
+    diff_with_table(pairs, image, opts, &SpecialTable::builtin())
+}
+
+/// [`diff_with`] with a caller's special section table (see [`SpecialTable::parse`]).
+pub fn diff_with_table(
+    pairs: &[ObjectPair],
+    image: &dyn ImageView,
+    opts: &DiffOptions,
+    special: &SpecialTable,
+) -> Result<DiffOutcome, DiffError> {
     let analysed = pairs
         .iter()
-        .map(analyse_pair)
+        .map(|p| analyse_pair_with(p, special))
         .collect::<Result<Vec<_>, _>>()?;
     diff_analysed(analysed, image, opts)
 }

@@ -83,9 +83,14 @@ impl Section {
     }
 }
 
-/// Names of sections holding init-only code or data (`.init.text`, `.init.data`, ...).
+/// Names of sections holding init-only code or data (`.init.text`, `.init.data`,
+/// `.initcall1.init`, ...). Per-symbol sections (`.text.init_amd`, the
+/// `-ffunction-sections` section of a function named `init_amd`) are not.
 pub fn is_init_name(name: &str) -> bool {
-    name.contains(".init") && !name.starts_with(".init_array")
+    const PER_SYMBOL: &[&str] = &[".text.", ".data.", ".rodata.", ".bss."];
+    name.contains(".init")
+        && !name.starts_with(".init_array")
+        && !PER_SYMBOL.iter().any(|p| name.starts_with(p))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -123,6 +128,10 @@ pub struct Reloc {
     pub target: Target,
     /// Full 64-bit addend, relative to the target.
     pub addend: i64,
+    /// Bytes from `target + addend` to the spot the reference really names: for a
+    /// PC-relative field in code, the distance from the field to the end of its
+    /// instruction (decoded); 0 for data and absolute references.
+    pub adjust: i64,
 }
 
 /// What a relocation refers to.
@@ -475,10 +484,13 @@ impl Parser<'_> {
                     r_type,
                     target: Target::Symbol(sym),
                     addend,
+                    adjust: 0,
                 });
             }
             obj.sections[applies_to].relocs = relocs;
         }
+        extend_last_functions(&mut obj);
+        set_pc_adjust(&mut obj);
         rewrite_section_symbol_relocs(&mut obj);
         Ok(obj)
     }
@@ -558,12 +570,76 @@ fn classify_section(name: &str, sh_type: u32, flags: u64) -> SectionClass {
     }
 }
 
-/// Bytes between a PC-relative field and the end of its instruction, at least.
-/// Used to find which symbol a `section + addend` relocation really points into.
-fn pc_adjust(machine: Machine, r_type: u32) -> i64 {
-    match machine.arch().reloc_info(r_type) {
-        Some(k) if k.pc_relative => i64::from(k.width),
-        _ => 0,
+/// Code after the last function of a code section belongs to it: gcc closes the
+/// symbol (`.size`) before a trailing `ud2` of a `noreturn` path (Xen's `BUG()` at
+/// the end of a function), which the function jumps to and its bug frame names.
+/// Without this, a carried copy would lack those bytes.
+fn extend_last_functions(obj: &mut ObjectFile) {
+    for si in 0..obj.sections.len() {
+        let sec = &obj.sections[si];
+        if sec.flags & u64::from(elf::SHF_EXECINSTR) == 0 || sec.sh_type != elf::SHT_PROGBITS {
+            continue;
+        }
+        let size = sec.size;
+        let ids = obj.by_section.get(si).cloned().unwrap_or_default();
+        let end = |s: &Symbol| s.value.saturating_add(s.size);
+        let Some(max_end) = ids.iter().map(|&i| end(&obj.symbols[i])).max() else {
+            continue;
+        };
+        if max_end >= size {
+            continue;
+        }
+        for &i in &ids {
+            let s = &mut obj.symbols[i];
+            if s.kind == SymKind::Func && s.value.saturating_add(s.size) == max_end && s.size > 0 {
+                s.size = size - s.value;
+            }
+        }
+    }
+}
+
+/// Sets [`Reloc::adjust`]: in code, PC-relative fields are measured from the end of
+/// their instruction (decoded when the target is a section or a label, whose
+/// covering symbol has to be found; else at least the field's width).
+fn set_pc_adjust(obj: &mut ObjectFile) {
+    let arch = obj.machine.arch();
+    for si in 0..obj.sections.len() {
+        let sec = &obj.sections[si];
+        if sec.flags & u64::from(elf::SHF_EXECINSTR) == 0 || sec.relocs.is_empty() {
+            continue;
+        }
+        let probed = |r: &Reloc| {
+            let Target::Symbol(id) = r.target else {
+                return true;
+            };
+            matches!(obj.symbols[id].kind, SymKind::Section | SymKind::NoType)
+        };
+        let needs_decode = sec
+            .relocs
+            .iter()
+            .any(|r| arch.reloc_info(r.r_type).is_some_and(|k| k.pc_relative) && probed(r));
+        let insns = if needs_decode {
+            crate::insn::boundaries(obj.machine, &sec.data)
+        } else {
+            Vec::new()
+        };
+        let adjusts: Vec<i64> = sec
+            .relocs
+            .iter()
+            .map(|r| match arch.reloc_info(r.r_type) {
+                Some(k) if k.pc_relative => {
+                    let width = i64::from(k.width);
+                    crate::insn::end_of(&insns, r.offset)
+                        .map(|end| end as i64 - r.offset as i64)
+                        .filter(|&a| a >= width)
+                        .unwrap_or(width)
+                }
+                _ => 0,
+            })
+            .collect();
+        for (r, a) in obj.sections[si].relocs.iter_mut().zip(adjusts) {
+            r.adjust = a;
+        }
     }
 }
 
@@ -580,12 +656,7 @@ fn rewrite_section_symbol_relocs(obj: &mut ObjectFile) {
             }
             let Some(sec) = s.section else { continue };
             let base = s.value as i64;
-            let (target, addend) = match cover(
-                obj,
-                sec,
-                base.wrapping_add(r.addend),
-                pc_adjust(obj.machine, r.r_type),
-            ) {
+            let (target, addend) = match cover(obj, sec, base.wrapping_add(r.addend), r.adjust) {
                 Some(sym) => (
                     Target::Symbol(sym),
                     base.wrapping_add(r.addend)

@@ -13,6 +13,11 @@ pub enum ProblemKind {
     TooSmall,
     /// A section the tool does not know how to carry changed.
     UnknownSection,
+    /// A special section (bug frames, exception tables, alternatives, per-CPU
+    /// data...) that cannot be carried: malformed for its entry size, entries
+    /// describing no function changed, entries the loader does not register, new
+    /// per-CPU variables, metadata of another patch format.
+    SpecialSection,
     /// A struct/union used by existing code or data changed layout.
     StructLayout,
     /// Symbols of the two builds cannot be paired unambiguously.

@@ -3,13 +3,15 @@
 
 use std::collections::BTreeSet;
 
-use crate::classify::{Classification, State, line_only_delta, sides};
+use crate::classify::{Classification, State, entry_difference, line_only_delta, sides};
 use crate::correlate::Correlation;
 use crate::dwarf::{DebugInfo, TypeLayout};
+use crate::entries::Layout;
 use crate::keys::compare;
 use crate::names::clone_of;
 use crate::object::{ObjectFile, SectionClass, SymKind};
 use crate::problem::{Problem, ProblemKind};
+use crate::special::Role;
 
 /// Problems and warnings of one object pair.
 #[derive(Clone, Debug, Default)]
@@ -27,10 +29,18 @@ pub struct PairView<'a> {
     pub class: &'a Classification,
     pub o_dbg: &'a DebugInfo,
     pub p_dbg: &'a DebugInfo,
+    pub o_lay: &'a Layout,
+    pub p_lay: &'a Layout,
 }
 
 pub fn check(v: &PairView<'_>) -> Refusals {
     let mut r = Refusals::default();
+    r.problems.extend(v.p_lay.problems.iter().cloned());
+    for p in &v.o_lay.problems {
+        if !r.problems.contains(p) {
+            r.problems.push(p.clone());
+        }
+    }
     changed_symbols(v, &mut r);
     sections(v, &mut r);
     struct_layouts(v, &mut r);
@@ -74,6 +84,18 @@ fn changed_symbols(v: &PairView<'_>, r: &mut Refusals) {
                     &p.name,
                     &s.name,
                     format!("{} {what} in {}: it ran at boot and is discarded, a payload cannot change it", state_word(c.state), sec.name),
+                )
+                .at(loc),
+            );
+            continue;
+        }
+        if c.state == State::New && matches!(v.p_lay.roles.get(&sec.index), Some(Role::PerCpu)) {
+            r.problems.push(
+                Problem::new(
+                    ProblemKind::SpecialSection,
+                    &p.name,
+                    &s.name,
+                    format!("new per-CPU variable in {}: the per-CPU areas are laid out at boot, a payload cannot add to them", sec.name),
                 )
                 .at(loc),
             );
@@ -129,12 +151,18 @@ fn state_word(s: State) -> &'static str {
     }
 }
 
-/// Sections compared whole: special sections (bug frames, exception tables...) and
-/// code/data not described by any symbol.
+/// Sections compared whole: unknown special sections and code/data not described
+/// by any symbol. Entry tables are compared entry by entry with the functions
+/// they describe (classify); here only their entries that describe no function
+/// are compared. Satellite code is compared through what references it.
 fn sections(v: &PairView<'_>, r: &mut Refusals) {
-    let (o_side, p_side) = sides(v.orig, v.patched, v.corr);
-    let whole = |obj: &ObjectFile, i: usize| -> bool {
+    let (o_side, p_side) = sides(v.orig, v.patched, v.corr, (v.o_lay, v.p_lay));
+    let role = |lay: &Layout, i: usize| lay.roles.get(&i).cloned();
+    let whole = |obj: &ObjectFile, lay: &Layout, i: usize| -> bool {
         let s = obj.section(i);
+        if role(lay, i).is_some() {
+            return true;
+        }
         match s.class {
             SectionClass::Other => true,
             SectionClass::Text | SectionClass::Data | SectionClass::Bss => {
@@ -147,9 +175,9 @@ fn sections(v: &PairView<'_>, r: &mut Refusals) {
         }
     };
     let mut names: BTreeSet<&str> = BTreeSet::new();
-    for (obj, _) in [(v.orig, 0), (v.patched, 1)] {
+    for (obj, lay) in [(v.orig, v.o_lay), (v.patched, v.p_lay)] {
         for s in &obj.sections {
-            if whole(obj, s.index) {
+            if whole(obj, lay, s.index) {
                 names.insert(&s.name);
             }
         }
@@ -162,44 +190,169 @@ fn sections(v: &PairView<'_>, r: &mut Refusals) {
                 .map(|s| s.index)
         };
         let (o, p) = (find(v.orig), find(v.patched));
-        let verdict = match (o, p) {
-            (Some(o), Some(p)) => {
-                let a = o_side.content(o, 0, v.orig.section(o).size, 0);
-                let b = p_side.content(p, 0, v.patched.section(p).size, 0);
-                let d = compare(v.patched, &a, &b);
-                if d.is_equal() {
-                    "unchanged".to_string()
-                } else if d.structural.is_none()
-                    && line_only_delta(&d.fields, &v.class.shifts, v.o_dbg, v.p_dbg, None).is_some()
-                {
-                    "line-number-only change, ignored".to_string()
-                } else {
-                    let why = d.structural.unwrap_or_else(|| {
-                        let f = &d.fields[0];
-                        format!("{} at +{:#x}: {} → {}", f.what, f.offset, f.orig, f.patched)
-                    });
-                    refuse_section(v, r, name, &why);
-                    format!("changed ({why})")
-                }
+        let known = p
+            .and_then(|p| role(v.p_lay, p))
+            .or_else(|| o.and_then(|o| role(v.o_lay, o)));
+        let verdict = match known {
+            Some(Role::Discard) => "discarded by the linker, not compared".to_string(),
+            Some(Role::PerCpu) => "per-CPU data, compared symbol by symbol".to_string(),
+            Some(Role::Satellite) => {
+                let n = p.and_then(|p| v.p_lay.pieces.get(&p)).map_or(0, Vec::len);
+                format!(
+                    "code reached through entries: {n} piece(s), each carried with what uses it"
+                )
             }
-            (None, Some(p)) if v.patched.section(p).size > 0 => {
-                refuse_section(v, r, name, "new section");
-                "new".to_string()
+            Some(Role::Entries(spec)) => {
+                table_verdict(v, r, name, spec.size, o, p, &o_side, &p_side)
             }
-            (Some(_), None) => "removed (the running copy stays)".to_string(),
-            _ => "empty".to_string(),
+            Some(Role::Refuse(why)) => {
+                whole_verdict(v, r, name, o, p, &o_side, &p_side, Some(&why))
+            }
+            None => whole_verdict(v, r, name, o, p, &o_side, &p_side, None),
         };
         r.sections.push((name.to_string(), verdict));
     }
 }
 
-fn refuse_section(v: &PairView<'_>, r: &mut Refusals, name: &str, why: &str) {
-    r.problems.push(Problem::new(
-        ProblemKind::UnknownSection,
-        &v.patched.name,
-        name,
-        format!("section changed ({why}) and the tool does not know how to carry it (special sections such as bug frames, exception tables or alternatives are not supported)"),
-    ));
+#[allow(clippy::too_many_arguments)]
+fn whole_verdict(
+    v: &PairView<'_>,
+    r: &mut Refusals,
+    name: &str,
+    o: Option<usize>,
+    p: Option<usize>,
+    o_side: &crate::keys::Side<'_>,
+    p_side: &crate::keys::Side<'_>,
+    refuse_why: Option<&str>,
+) -> String {
+    match (o, p) {
+        (Some(o), Some(p)) => {
+            let a = o_side.content(o, 0, v.orig.section(o).size, 0);
+            let b = p_side.content(p, 0, v.patched.section(p).size, 0);
+            let d = compare(v.patched, &a, &b);
+            if d.is_equal() {
+                "unchanged".to_string()
+            } else if d.structural.is_none()
+                && line_only_delta(
+                    &d.fields,
+                    &v.class
+                        .shifts
+                        .iter()
+                        .map(|&delta| crate::classify::Shift {
+                            delta,
+                            decl: None,
+                            what: String::new(),
+                        })
+                        .collect::<Vec<_>>(),
+                    v.o_dbg,
+                    v.p_dbg,
+                )
+                .is_some()
+            {
+                "line-number-only change, ignored".to_string()
+            } else {
+                let why = d.structural.unwrap_or_else(|| {
+                    let f = &d.fields[0];
+                    format!("{} at +{:#x}: {} → {}", f.what, f.offset, f.orig, f.patched)
+                });
+                refuse_section(v, r, name, &why, refuse_why);
+                format!("changed ({why})")
+            }
+        }
+        (None, Some(p)) if v.patched.section(p).size > 0 => {
+            refuse_section(v, r, name, "new section", refuse_why);
+            "new".to_string()
+        }
+        (Some(_), None) => "removed (the running copy stays)".to_string(),
+        _ => "empty".to_string(),
+    }
+}
+
+/// An entry table: split into entries; those describing no function are compared
+/// between the builds (they cannot be carried with one).
+#[allow(clippy::too_many_arguments)]
+fn table_verdict(
+    v: &PairView<'_>,
+    r: &mut Refusals,
+    name: &str,
+    size: u64,
+    o: Option<usize>,
+    p: Option<usize>,
+    o_side: &crate::keys::Side<'_>,
+    p_side: &crate::keys::Side<'_>,
+) -> String {
+    let table = |lay: &'_ Layout, sec: Option<usize>| sec.and_then(|s| lay.table_of(s).cloned());
+    let (ot, pt) = (table(v.o_lay, o), table(v.p_lay, p));
+    let Some(pt) = pt else {
+        return match (o, p) {
+            (_, Some(_)) => "not split (malformed, refused)".to_string(),
+            (Some(_), None) => "removed (the running copy stays)".to_string(),
+            (None, None) => "empty".to_string(),
+        };
+    };
+    let unowned = |t: &Option<crate::entries::Table>| -> Vec<crate::entries::Entry> {
+        t.as_ref()
+            .map(|t| {
+                t.entries
+                    .iter()
+                    .filter(|e| e.owner.is_none())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (ua, ub) = (unowned(&ot), unowned(&Some(pt.clone())));
+    let owners: BTreeSet<usize> = pt.entries.iter().filter_map(|e| e.owner).collect();
+    let summary = format!(
+        "{} entries of {size} bytes describing {} function(s); {} describe none",
+        pt.entries.len(),
+        owners.len(),
+        ub.len()
+    );
+    let why = if ua.len() != ub.len() {
+        Some(format!(
+            "{} → {} entries that describe no function",
+            ua.len(),
+            ub.len()
+        ))
+    } else if ot.is_none() && !ub.is_empty() {
+        Some("new entries that describe no function".to_string())
+    } else {
+        ua.iter()
+            .zip(&ub)
+            .find_map(|(a, b)| entry_difference(o_side, p_side, name, a, b).map(|w| (b.offset, w)))
+            .map(|(off, w)| format!("entry at +{off:#x} that describes no function: {w}"))
+    };
+    if let Some(why) = why {
+        r.problems.push(Problem::new(
+            ProblemKind::SpecialSection,
+            &v.patched.name,
+            name,
+            format!("{why}: such entries (in code without a function symbol) cannot be carried"),
+        ));
+        return format!("{summary}; changed ({why})");
+    }
+    format!("{summary}; entries are carried with the functions they describe")
+}
+
+fn refuse_section(v: &PairView<'_>, r: &mut Refusals, name: &str, why: &str, refuse: Option<&str>) {
+    let p = match refuse {
+        Some(reason) => Problem::new(
+            ProblemKind::SpecialSection,
+            &v.patched.name,
+            name,
+            format!("section changed ({why}): {reason}"),
+        ),
+        None => Problem::new(
+            ProblemKind::UnknownSection,
+            &v.patched.name,
+            name,
+            format!(
+                "section changed ({why}) and the tool does not know how to carry it (not in the special section table: add its entry layout to carry it)"
+            ),
+        ),
+    };
+    r.problems.push(p);
 }
 
 fn struct_layouts(v: &PairView<'_>, r: &mut Refusals) {

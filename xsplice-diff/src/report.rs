@@ -81,6 +81,9 @@ pub struct LineOnlyReport {
     pub change: LineOnly,
 }
 
+/// How the `why` of a carried special section begins.
+pub const SPECIAL_WHY: &str = "special section: ";
+
 fn state_name(s: State) -> &'static str {
     match s {
         State::Same => "same",
@@ -191,12 +194,44 @@ pub fn build(
                 new_size: c.items[s.item].size,
             });
         }
+        // Special-section entries and pieces: one line per section and object.
+        let mut grouped: Vec<(usize, String, u64, usize, bool, Vec<String>)> = Vec::new();
         for it in &c.items {
+            let Some(g) = &it.group else {
+                r.carried.push(CarriedReport {
+                    name: it.name.clone(),
+                    object: pairs[it.pair].name.clone(),
+                    size: it.size,
+                    why: it.why.clone(),
+                });
+                continue;
+            };
+            let piece = matches!(it.key, CarryKey::Piece { .. });
+            let about = it.about.clone().unwrap_or_default();
+            match grouped.iter_mut().find(|x| x.0 == it.pair && &x.1 == g) {
+                Some(x) => {
+                    x.2 += it.size;
+                    x.3 += 1;
+                    if !about.is_empty() && !x.5.contains(&about) {
+                        x.5.push(about);
+                    }
+                }
+                None => grouped.push((it.pair, g.clone(), it.size, 1, piece, vec![about])),
+            }
+        }
+        for (pair, name, size, n, piece, about) in grouped {
+            let why = if piece {
+                format!(
+                    "{SPECIAL_WHY}{n} piece(s) of code reached from the carried entries and code"
+                )
+            } else {
+                format!("{SPECIAL_WHY}{n} entr(y/ies) for {}", about.join(", "))
+            };
             r.carried.push(CarriedReport {
-                name: it.name.clone(),
-                object: pairs[it.pair].name.clone(),
-                size: it.size,
-                why: it.why.clone(),
+                name,
+                object: pairs[pair].name.clone(),
+                size,
+                why,
             });
         }
     }
@@ -245,14 +280,35 @@ impl Report {
                 t.push_str(&format!("new {} {} ({})\n", s.kind, s.name, o.name));
             }
         }
+        for c in self
+            .carried
+            .iter()
+            .filter(|c| c.why.starts_with(SPECIAL_WHY))
+        {
+            t.push_str(&format!(
+                "carried {} ({}): {}\n",
+                c.name,
+                c.object,
+                &c.why[SPECIAL_WHY.len()..]
+            ));
+        }
         for l in &self.line_only {
             t.push_str(&format!(
                 "line-only {} ({}): {}\n",
                 l.symbol, l.object, l.reason
             ));
         }
+        // Sections whose verdict is routine (split into entries, discarded, per-CPU,
+        // satellite code) stay in the JSON report only.
+        let routine = |v: &str| {
+            v == "unchanged"
+                || v.starts_with("discarded")
+                || v.starts_with("per-CPU")
+                || v.starts_with("code reached through entries")
+                || v.ends_with("entries are carried with the functions they describe")
+        };
         for o in &self.objects {
-            for sec in o.sections.iter().filter(|s| s.verdict != "unchanged") {
+            for sec in o.sections.iter().filter(|s| !routine(&s.verdict)) {
                 t.push_str(&format!(
                     "section {} ({}): {}\n",
                     sec.name, o.name, sec.verdict

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::Command;
 
 use xsplice_diff::{
-    DiffError, DiffOptions, DiffOutcome, ObjectPair, PairStatus, analyse_pair, diff_analysed,
-    diff_objects,
+    DiffError, DiffOptions, DiffOutcome, ObjectPair, PairStatus, SpecialTable, analyse_pair,
+    analyse_pair_with, diff_analysed, diff_objects, diff_with_table,
 };
 
 fn gcc(dir: &Path, args: &[&str]) {
@@ -234,4 +234,82 @@ fn input_errors() {
         e.to_string(),
         "junk.o: ELF header (file offset 0x0): not an ELF file"
     );
+}
+
+/// A project's own entry table: unknown to the built-in table, it still points at
+/// a changed function, whose new code would run without its entry: refused.
+/// Described by an override, only the changed function's entry is carried.
+#[test]
+fn special_section_table_overrides() {
+    let src = |k: &str| {
+        format!(
+            "#define MARK(tag) __asm__ volatile(\"1: nop\\n.pushsection .my_marks, \\\"a\\\"\\n .p2align 2\\n .long 1b - .\\n .long \" #tag \"\\n.popsection\")\n\
+             __attribute__((noinline)) int first(int v) {{ MARK(7); return v + 1; }}\n\
+             __attribute__((noinline)) int second(int v) {{ MARK(9); return v * {k}; }}\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (o, p) = (dir.path().join("o"), dir.path().join("p"));
+    std::fs::create_dir_all(&o).unwrap();
+    std::fs::create_dir_all(&p).unwrap();
+    let a = compile(&o, "t", &src("3"));
+    let b = compile(&p, "t", &src("5"));
+    gcc(
+        &o,
+        &[
+            "-nostdlib",
+            "-static",
+            "-Wl,--build-id",
+            "-Wl,-e,0",
+            "t.o",
+            "-o",
+            "image.elf",
+        ],
+    );
+    let image = xsplice_image::Image::from_path(&o.join("image.elf")).unwrap();
+    let pairs = [ObjectPair {
+        name: "t.o".into(),
+        orig: Some(a),
+        patched: Some(b),
+    }];
+    let builtin = diff_objects(&pairs, &image, &opts(false)).unwrap();
+    assert_eq!(builtin.exit_code(), 2, "{}", builtin.report().to_text());
+    assert!(
+        builtin
+            .report()
+            .refusals
+            .iter()
+            .any(|p| p.subject == ".my_marks"
+                && p.message.contains("describes carried code (second)")
+                && p.message.contains("not in the special section table")),
+        "{}",
+        builtin.report().to_text()
+    );
+
+    let table = SpecialTable::parse(".my_marks entries size=8 owner=0\n").unwrap();
+    let out = diff_with_table(&pairs, &image, &opts(false), &table).unwrap();
+    let DiffOutcome::Payload { payload, .. } = &out else {
+        panic!("{}", out.report().to_text())
+    };
+    let marks = payload
+        .sections
+        .iter()
+        .find(|s| s.name == ".my_marks")
+        .expect("the entry table is carried");
+    // One entry (second's): its tag and a relocation to the new code.
+    assert_eq!(marks.data, [0, 0, 0, 0, 9, 0, 0, 0]);
+    assert_eq!(marks.relocs.len(), 1);
+    let xsplice_payload::RelocTarget::Symbol(s) = marks.relocs[0].target else {
+        panic!("{:?}", marks.relocs)
+    };
+    assert_eq!(payload.symbols[s].name, "second");
+    assert!(payload.symbols[s].definition.is_some());
+
+    // The same through the two halves.
+    let analysed = pairs
+        .iter()
+        .map(|p| analyse_pair_with(p, &table).unwrap())
+        .collect();
+    let split = diff_analysed(analysed, &image, &opts(false)).unwrap();
+    assert_eq!(split.exit_code(), 0);
 }

@@ -4,10 +4,19 @@
 //! - `//#File: dir/name.c` starts a new source file (the first one defaults to
 //!   `<case>.c`); `//#NewFile: path` one only the patched build has. Each file is
 //!   compiled from its own directory by its base name, so its `STT_FILE` is the
-//!   base name, as in a recursive make.
+//!   base name, as in a recursive make. Files not ending in `.c` (headers) are
+//!   only written.
 //! - `//- text` lines exist only in the original, `//+ text` only in the patched build.
 //! - `//#Cflags: ...` adds compiler flags.
+//! - `//#ImageFilePrefix: dir/` links the image from copies of the original objects
+//!   whose `STT_FILE` is rewritten to `dir/<file>` (as Xen's build does), while the
+//!   objects diffed keep the base name.
 //! - `//#Expect<What>: args` lines are checked against the outcome (see `check`).
+//!   Payload sections: `ExpectPayloadSection: NAME SIZE|absent`,
+//!   `ExpectPayloadRelocs: NAME target+addend...` (globs, in offset order; targets
+//!   are symbol or section names), `ExpectPayloadBytes: NAME hex`,
+//!   `ExpectBugLine: NAME INDEX MARKER` (the Xen bug frame number INDEX of section
+//!   NAME holds the patched line of the first line containing MARKER).
 //!
 //! Each case is compiled with gcc in a temporary directory; the original objects are
 //! linked (`-nostdlib -static`, with a build-id) into the image the payload targets.
@@ -23,6 +32,7 @@ struct Case {
     added: Vec<String>,
     cflags: Vec<String>,
     expects: Vec<(String, String)>,
+    image_file_prefix: Option<String>,
 }
 
 fn parse_case(name: &str, text: &str) -> Case {
@@ -30,6 +40,7 @@ fn parse_case(name: &str, text: &str) -> Case {
     let mut cflags = Vec::new();
     let mut expects = Vec::new();
     let mut added = Vec::new();
+    let mut image_file_prefix = None;
     // With explicit files, what precedes the first one (the case's comment) is no file.
     let multi = text
         .lines()
@@ -44,6 +55,7 @@ fn parse_case(name: &str, text: &str) -> Case {
                 let (key, val) = rest.split_once(':').unwrap_or((rest, ""));
                 match key {
                     "Cflags" => cflags.extend(val.split_whitespace().map(str::to_string)),
+                    "ImageFilePrefix" => image_file_prefix = Some(val.trim().to_string()),
                     k if k.starts_with("Expect") => {
                         expects.push((k.to_string(), val.trim().to_string()))
                     }
@@ -62,6 +74,7 @@ fn parse_case(name: &str, text: &str) -> Case {
                     files.push((val, String::new(), String::new()));
                 }
                 "Cflags" => cflags.extend(val.split_whitespace().map(str::to_string)),
+                "ImageFilePrefix" => image_file_prefix = Some(val),
                 k if k.starts_with("Expect") => expects.push((k.to_string(), val)),
                 other => panic!("{name}: unknown directive {other}"),
             }
@@ -91,6 +104,7 @@ fn parse_case(name: &str, text: &str) -> Case {
         added,
         cflags,
         expects,
+        image_file_prefix,
     }
 }
 
@@ -115,6 +129,9 @@ fn build(root: &Path, case: &Case, patched: bool) -> Vec<(String, Vec<u8>)> {
         let src = root.join(path);
         std::fs::create_dir_all(src.parent().unwrap()).unwrap();
         std::fs::write(&src, if patched { p } else { o }).unwrap();
+        if !path.ends_with(".c") {
+            continue; // a header: written, included by the sources
+        }
         let dir = src.parent().unwrap();
         let base = src.file_name().unwrap().to_str().unwrap();
         let obj = base.replace(".c", ".o");
@@ -137,14 +154,28 @@ fn build(root: &Path, case: &Case, patched: bool) -> Vec<(String, Vec<u8>)> {
     objs
 }
 
-fn link_image(root: &Path, objs: &[(String, Vec<u8>)]) -> PathBuf {
+fn link_image(root: &Path, objs: &[(String, Vec<u8>)], file_prefix: Option<&str>) -> PathBuf {
     let out = root.join("image.elf");
     let mut cmd = Command::new("gcc");
     cmd.current_dir(root)
         .args(["-nostdlib", "-static", "-Wl,--build-id", "-Wl,-e,0", "-o"])
         .arg(&out);
     for (rel, _) in objs {
-        cmd.arg(rel);
+        match file_prefix {
+            Some(prefix) => {
+                let src = Path::new(rel).with_extension("c");
+                let base = src.file_name().unwrap().to_str().unwrap();
+                let linked = format!("{rel}.image.o");
+                run(Command::new("objcopy")
+                    .current_dir(root)
+                    .arg(format!("--redefine-sym={base}={prefix}{base}"))
+                    .args([rel.as_str(), linked.as_str()]));
+                cmd.arg(linked);
+            }
+            None => {
+                cmd.arg(rel);
+            }
+        }
     }
     run(&mut cmd);
     out
@@ -160,7 +191,9 @@ fn outcome(name: &str) -> (Case, DiffOutcome, xsplice_image::Image) {
     let (a, b) = (tmp.path().join("orig"), tmp.path().join("patched"));
     let orig = build(&a, &case, false);
     let patched = build(&b, &case, true);
-    let image = xsplice_image::Image::from_path(&link_image(&a, &orig)).unwrap();
+    let image =
+        xsplice_image::Image::from_path(&link_image(&a, &orig, case.image_file_prefix.as_deref()))
+            .unwrap();
     let pairs: Vec<ObjectPair> = patched
         .into_iter()
         .map(|(n, p)| {
@@ -346,6 +379,75 @@ fn check_case(name: &str) {
                 report.warnings.iter().any(|w| w.contains(val.as_str())),
                 "warning {val:?}\n{ctx}"
             ),
+            "ExpectPayloadSection" => {
+                let p = payload.expect("a payload");
+                let sec = p.sections.iter().find(|s| s.name == args[0]);
+                match args[1] {
+                    "absent" => assert!(sec.is_none(), "{} present\n{ctx}", args[0]),
+                    n => assert_eq!(
+                        sec.map(|s| s.size.to_string()),
+                        Some(n.to_string()),
+                        "size of {}\n{ctx}",
+                        args[0]
+                    ),
+                }
+            }
+            "ExpectPayloadRelocs" => {
+                let p = payload.expect("a payload");
+                let got = payload_relocs(p, args[0]);
+                assert_eq!(
+                    got.len(),
+                    args.len() - 1,
+                    "relocations of {}: {got:?}\n{ctx}",
+                    args[0]
+                );
+                for (g, w) in got.iter().zip(&args[1..]) {
+                    assert!(glob(w, g), "relocation {g} is not {w}: {got:?}\n{ctx}");
+                }
+            }
+            "ExpectPayloadBytes" => {
+                let p = payload.expect("a payload");
+                let sec = p
+                    .sections
+                    .iter()
+                    .find(|s| s.name == args[0])
+                    .unwrap_or_else(|| panic!("no {}\n{ctx}", args[0]));
+                let hex: String = sec.data.iter().map(|b| format!("{b:02x}")).collect();
+                assert_eq!(hex, args[1..].concat(), "bytes of {}\n{ctx}", args[0]);
+            }
+            "ExpectBugLine" => {
+                let p = payload.expect("a payload");
+                let index: u64 = args[1].parse().unwrap();
+                let sec = p
+                    .sections
+                    .iter()
+                    .find(|s| s.name == args[0])
+                    .unwrap_or_else(|| panic!("no {}\n{ctx}", args[0]));
+                let addend = |off: u64| {
+                    sec.relocs
+                        .iter()
+                        .find(|r| r.offset == off)
+                        .map(|r| r.addend)
+                        .unwrap_or_else(|| panic!("no relocation at {off}\n{ctx}"))
+                };
+                let at = index * 8;
+                let line = (((addend(at) >> 24) & 0x7f) << 7) | ((addend(at + 4) >> 24) & 0x7f);
+                let want = case
+                    .files
+                    .iter()
+                    .find_map(|(_, _, patched)| {
+                        patched
+                            .lines()
+                            .position(|l| l.contains(args[2]) && !l.starts_with("//#"))
+                    })
+                    .unwrap_or_else(|| panic!("marker {} not in the patched source", args[2]))
+                    + 1;
+                assert_eq!(
+                    line, want as i64,
+                    "line of bug frame {index} of {}\n{ctx}",
+                    args[0]
+                );
+            }
             other => panic!("{name}: unknown expectation {other}"),
         }
     }
@@ -376,6 +478,29 @@ fn check_case(name: &str) {
         assert_eq!(&back.payload, p, "{ctx}");
         assert_eq!(p.target_build_id, image.build_id());
     }
+}
+
+/// The relocations of a payload section as `target+addend`, in offset order.
+fn payload_relocs(p: &xsplice_payload::Payload, name: &str) -> Vec<String> {
+    let Some(sec) = p.sections.iter().find(|s| s.name == name) else {
+        return Vec::new();
+    };
+    let mut relocs = sec.relocs.clone();
+    relocs.sort_by_key(|r| r.offset);
+    relocs
+        .iter()
+        .map(|r| {
+            let t = match r.target {
+                xsplice_payload::RelocTarget::Symbol(i) => p.symbols[i].name.clone(),
+                xsplice_payload::RelocTarget::Section(i) => p.sections[i].name.clone(),
+            };
+            if r.addend < 0 {
+                format!("{t}-{:#x}", -r.addend)
+            } else {
+                format!("{t}+{:#x}", r.addend)
+            }
+        })
+        .collect()
 }
 
 macro_rules! cases {
@@ -413,4 +538,19 @@ cases!(
     ops_table,
     ops_table_private,
     jump_table_nopic,
+    xen_bug_frames,
+    ex_table_fixup,
+    ex_table_changed_only,
+    alternatives,
+    entries_unowned,
+    special_malformed,
+    ex_table_pre,
+    percpu_new,
+    percpu_existing,
+    cold_part,
+    read_mostly_imm,
+    trailing_code,
+    livepatch_hooks,
+    file_prefix,
+    inlined_line_shift,
 );

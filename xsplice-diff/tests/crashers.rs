@@ -1,9 +1,7 @@
 //! Inputs the `object_read` fuzz target once crashed on (files in `tests/crashers/`,
 //! each named after what it found): each must now be handled without a panic.
 
-use std::collections::BTreeSet;
-
-use xsplice_diff::classify::line_only_delta;
+use xsplice_diff::classify::{Shift, line_only_delta};
 use xsplice_diff::dwarf::DebugInfo;
 use xsplice_diff::fuzz::fuzz_object;
 use xsplice_diff::keys::FieldDelta;
@@ -31,12 +29,16 @@ fn line_delta_of_extreme_values_is_no_shift() {
         patched,
     };
     let dbg = DebugInfo::default();
-    let allowed: BTreeSet<i64> = [1, -1].into();
+    let allowed: Vec<Shift> = [1, -1]
+        .into_iter()
+        .map(|delta| Shift {
+            delta,
+            decl: None,
+            what: "the function".into(),
+        })
+        .collect();
     for (o, p) in [(i64::MIN, 0), (-2, i64::MAX), (i64::MAX, i64::MIN)] {
-        assert_eq!(
-            line_only_delta(&[field(o, p)], &allowed, &dbg, &dbg, None),
-            None
-        );
+        assert_eq!(line_only_delta(&[field(o, p)], &allowed, &dbg, &dbg), None);
     }
     // A second field overflowing while the first is a plausible shift.
     assert_eq!(
@@ -44,8 +46,7 @@ fn line_delta_of_extreme_values_is_no_shift() {
             &[field(10, 11), field(i64::MIN, i64::MAX)],
             &allowed,
             &dbg,
-            &dbg,
-            None
+            &dbg
         ),
         None
     );

@@ -23,6 +23,19 @@ int handle(struct req *r, int x) {
   return req_len(r) + table_op(x, r->op);
 }
 int counter = 4;
+int guarded_load(const int *p, int v) {
+  int x;
+  __asm__ volatile("1: movl (%1), %0\n2:\n"
+    ".pushsection .fixup, \"ax\"\n3: movl $-14, %0\n jmp 2b\n.popsection\n"
+    ".pushsection .ex_table, \"a\"\n .p2align 2\n .long 1b - ., 3b - .\n.popsection" : "=r"(x) : "r"(p));
+  if (v < 0) __asm__ volatile(".Lb%=: ud2\n.pushsection .bug_frames.2, \"a\", @progbits\n .p2align 2\n"
+    ".Lf%=:\n .long (.Lb%= - .Lf%=) + %c0\n .long (%c1 - .Lf%=) + %c2\n.popsection"
+    :: "i"((__LINE__ >> 7) << 24), "i"(__FILE__), "i"((__LINE__ & 127) << 24));
+  __asm__ volatile("661: nop; nop; nop\n662:\n.pushsection .altinstructions, \"a\"\n"
+    " .long 661b - .\n .long 663f - .\n .word 1\n .byte 3, 3, 0, 0\n.popsection\n"
+    ".pushsection .altinstr_replacement, \"ax\"\n663: lfence\n.popsection");
+  return x + v;
+}
 "#;
 
 fn compile(dir: &std::path::Path, src: &str) -> Vec<u8> {
@@ -138,13 +151,43 @@ fn mutated_objects_never_panic() {
     let patched = compile(
         dir.path(),
         &SRC.replace("v * 3", "v * 5")
-            .replace("counter = 4", "counter = 5"),
+            .replace("counter = 4", "counter = 5")
+            .replace("return x + v;", "return x + v + 1;"),
     );
     let opts = DiffOptions {
         name: "fuzz".into(),
         depends: vec![],
         old_code: true,
     };
+    // Unmutated, the pair gives a payload carrying every kind of special section,
+    // so the mutations below go through the entry and piece code.
+    let code_only = compile(
+        dir.path(),
+        &SRC.replace("v * 3", "v * 5")
+            .replace("return x + v;", "return x + v + 1;"),
+    );
+    let clean = diff_objects(
+        &[ObjectPair {
+            name: "m.o".into(),
+            orig: Some(orig.clone()),
+            patched: Some(code_only),
+        }],
+        &img,
+        &opts,
+    )
+    .unwrap();
+    let xsplice_diff::DiffOutcome::Payload { payload, .. } = clean else {
+        panic!("{}", clean.report().to_text())
+    };
+    for name in [
+        ".ex_table",
+        ".fixup",
+        ".bug_frames.2",
+        ".altinstructions",
+        ".altinstr_replacement",
+    ] {
+        assert!(payload.sections.iter().any(|s| s.name == name), "no {name}");
+    }
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
         seed ^= seed << 13;

@@ -8,6 +8,9 @@ pub struct X86_64;
 
 /// `endbr64`.
 pub const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
+/// `nopw (%rcx)`: what Xen (CONFIG_XEN_IBT) writes over the ENDBR64 of functions that
+/// are never called indirectly. Still a 4-byte landing-pad slot at the entry.
+pub const ENDBR64_POISON: [u8; 4] = [0x66, 0x0f, 0x1f, 0x01];
 const JMP_REL32: u8 = 0xe9;
 
 impl Arch for X86_64 {
@@ -77,7 +80,7 @@ impl Arch for X86_64 {
         -4
     }
     fn entry_landing_pad(&self, code: &[u8]) -> usize {
-        if code.starts_with(&ENDBR64) {
+        if code.starts_with(&ENDBR64) || code.starts_with(&ENDBR64_POISON) {
             ENDBR64.len()
         } else {
             0
@@ -116,6 +119,8 @@ mod tests {
     #[test]
     fn endbr64_is_a_landing_pad() {
         assert_eq!(X86_64.entry_landing_pad(&[0xf3, 0x0f, 0x1e, 0xfa, 0x55]), 4);
+        assert_eq!(X86_64.entry_landing_pad(&[0x66, 0x0f, 0x1f, 0x01, 0x55]), 4);
         assert_eq!(X86_64.entry_landing_pad(&[0x55, 0x48]), 0);
+        assert_eq!(X86_64.entry_landing_pad(&[0xf3, 0x0f]), 0);
     }
 }

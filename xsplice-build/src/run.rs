@@ -1,0 +1,250 @@
+//! The whole build: inputs → object pairs → diff against the target image → payload
+//! and report, each written atomically (temporary file in the same directory, then
+//! rename), so a failed run leaves nothing half-written.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use xsplice_diff::{DiffOptions, DiffOutcome, Report};
+
+use crate::BuildError;
+use crate::config::InputConfig;
+use crate::inputs::{self, InputSummary};
+use crate::progress::Progress;
+
+/// Everything one build needs, validated by the binary.
+#[derive(Clone, Debug)]
+pub struct BuildConfig {
+    pub input: InputConfig,
+    /// The running hypervisor image built from the original sources.
+    pub target: PathBuf,
+    /// Where the payload goes.
+    pub output: PathBuf,
+    /// Payload name (1..=40 bytes, no NUL).
+    pub name: String,
+    /// Record the old functions' bytes (`xsplice.old`).
+    pub old_code: bool,
+    /// Payloads this one depends on (their build-ids go in `.xsplice.depends`).
+    pub depends: Vec<PathBuf>,
+    /// Where the JSON report goes.
+    pub report: Option<PathBuf>,
+    /// Scratch directory (created if missing, left in place); a temporary directory
+    /// removed at the end when `None`.
+    pub work_dir: Option<PathBuf>,
+    /// Rows added to the built-in special-section table.
+    pub special_sections: Option<PathBuf>,
+}
+
+/// How the build ended (errors aside).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Payload written (exit 0).
+    Payload,
+    /// Unreconcilable differences (exit 2).
+    Refused,
+    /// No functional change (exit 3).
+    NoChange,
+}
+
+impl Verdict {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Verdict::Payload => 0,
+            Verdict::Refused => 2,
+            Verdict::NoChange => 3,
+        }
+    }
+}
+
+/// The JSON report: the input phase's summary and the diff's report.
+#[derive(Clone, Debug, Serialize)]
+pub struct BuildReport {
+    pub verdict: Verdict,
+    /// Hex build-id of the written payload.
+    pub payload_build_id: Option<String>,
+    pub payload_name: String,
+    pub inputs: InputSummary,
+    pub diff: Report,
+}
+
+impl BuildReport {
+    /// A few lines for a terminal.
+    pub fn to_text(&self) -> String {
+        let mut t = String::new();
+        if let InputSummary::Tree(s) = &self.inputs {
+            let base = match s.base {
+                crate::tree::BaseSource::Cache => "original build taken from the cache".to_string(),
+                crate::tree::BaseSource::Copied if s.base_compiled.is_empty() => {
+                    "original build reused".to_string()
+                }
+                crate::tree::BaseSource::Copied => format!(
+                    "{} object(s) compiled to bring the original copy up to date",
+                    s.base_compiled.len()
+                ),
+            };
+            t.push_str(&format!(
+                "tree: {} file(s) changed, {} object(s) rebuilt ({base})\n",
+                s.changed_files.len(),
+                s.rebuilt.len(),
+            ));
+            if !s.rebuilt.is_empty() {
+                let shown: Vec<&str> = s.rebuilt.iter().take(8).map(String::as_str).collect();
+                let more = s.rebuilt.len().saturating_sub(shown.len());
+                t.push_str(&format!(
+                    "rebuilt: {}{}\n",
+                    shown.join(" "),
+                    if more > 0 {
+                        format!(" (+{more} more)")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            for w in &s.warnings {
+                t.push_str(&format!("warning: {w}\n"));
+            }
+        }
+        t.push_str(&self.diff.to_text());
+        match (&self.verdict, &self.payload_build_id) {
+            (Verdict::Payload, Some(id)) => t.push_str(&format!(
+                "payload {} written, build-id {id}\n",
+                self.payload_name
+            )),
+            (Verdict::Refused, _) => t.push_str("no payload: unreconcilable differences\n"),
+            (Verdict::NoChange, _) => t.push_str("no payload: no functional change\n"),
+            _ => {}
+        }
+        t
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".xsplice-build.")
+        .tempfile_in(&dir)
+        .map_err(|e| BuildError::io(&dir, e))?;
+    tmp.write_all(bytes).map_err(|e| BuildError::io(path, e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| BuildError::io(path, e))?;
+    tmp.persist(path)
+        .map_err(|e| BuildError::io(path, e.error))?;
+    Ok(())
+}
+
+fn read_depends(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, BuildError> {
+    paths
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).map_err(|e| BuildError::io(p, e))?;
+            let read = xsplice_payload::read::read(&bytes).map_err(|e| BuildError::Depends {
+                path: p.clone(),
+                why: e.to_string(),
+            })?;
+            Ok(read.build_id)
+        })
+        .collect()
+}
+
+/// Runs a build. Returns the report; the payload (when there is one) and the JSON
+/// report (when asked for) are on disk.
+pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
+    let image = xsplice_image::Image::from_path(&cfg.target)?;
+    let special = special_table(cfg.special_sections.as_deref())?;
+    let depends = read_depends(&cfg.depends)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.input.jobs.max(1))
+        .build()
+        .map_err(|e| BuildError::Usage {
+            what: format!("cannot start {} worker threads: {e}", cfg.input.jobs),
+        })?;
+
+    let temp;
+    let work = match &cfg.work_dir {
+        Some(w) => {
+            std::fs::create_dir_all(w).map_err(|e| BuildError::io(w, e))?;
+            if std::fs::read_dir(w)
+                .map_err(|e| BuildError::io(w, e))?
+                .next()
+                .is_some()
+            {
+                return Err(BuildError::Usage {
+                    what: format!("--work-dir {}: must be empty", w.display()),
+                });
+            }
+            crate::tree::absolute(w)?
+        }
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("xsplice-build.")
+                .tempdir()
+                .map_err(|e| BuildError::io(&std::env::temp_dir(), e))?;
+            temp.path().to_path_buf()
+        }
+    };
+
+    let collected = pool.install(|| inputs::collect(&cfg.input, &work, progress))?;
+    let opts = DiffOptions {
+        name: cfg.name.clone(),
+        depends,
+        old_code: cfg.old_code,
+    };
+    progress.phase("diff", 0);
+    let outcome =
+        pool.install(|| xsplice_diff::diff_with_table(&collected.pairs, &image, &opts, &special));
+    progress.finish();
+    let (verdict, payload_build_id, diff) = match outcome? {
+        DiffOutcome::Payload { payload, report } => {
+            let bytes =
+                xsplice_payload::write::to_bytes(&payload).map_err(|e| BuildError::Write {
+                    path: cfg.output.clone(),
+                    why: e.to_string(),
+                })?;
+            let id = xsplice_payload::read::read(&bytes)
+                .map(|r| hex::encode(r.build_id))
+                .map_err(|e| BuildError::Write {
+                    path: cfg.output.clone(),
+                    why: format!("the written payload does not read back: {e}"),
+                })?;
+            write_atomic(&cfg.output, &bytes)?;
+            (Verdict::Payload, Some(id), report)
+        }
+        DiffOutcome::NoChange(report) => (Verdict::NoChange, None, report),
+        DiffOutcome::Refused(report) => (Verdict::Refused, None, report),
+    };
+    let report = BuildReport {
+        verdict,
+        payload_build_id,
+        payload_name: cfg.name.clone(),
+        inputs: collected.summary,
+        diff,
+    };
+    if let Some(path) = &cfg.report {
+        let mut json = serde_json::to_vec_pretty(&report).map_err(|e| BuildError::Write {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        json.push(b'\n');
+        write_atomic(path, &json)?;
+    }
+    Ok(report)
+}
+
+/// The built-in special-section table, plus the rows of `path`.
+fn special_table(path: Option<&std::path::Path>) -> Result<xsplice_diff::SpecialTable, BuildError> {
+    let Some(path) = path else {
+        return Ok(xsplice_diff::SpecialTable::builtin());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| BuildError::io(path, e))?;
+    xsplice_diff::SpecialTable::parse(&text).map_err(|e| BuildError::Config {
+        path: path.to_path_buf(),
+        why: format!("line {}: {}", e.line, e.why),
+    })
+}
