@@ -105,6 +105,8 @@ pub struct Hypervisor {
     next_serial: u64,
     pub(crate) policy: Policy,
     pub(crate) trust: Trust,
+    /// Fault drill: the index of the site write of the next APPLY/REVERT that fails.
+    write_fault: Option<usize>,
 }
 
 impl Hypervisor {
@@ -141,6 +143,7 @@ impl Hypervisor {
             next_serial: 1,
             policy,
             trust,
+            write_fault: None,
         })
     }
 
@@ -421,14 +424,28 @@ impl Hypervisor {
         c.resume(&mut self.mem, sentinel, max, stop)
     }
 
-    /// Writes `writes` in order with the time bound of an action; on timeout every
-    /// byte written is restored. Returns the bytes replaced.
+    /// Fault drill (off by default): the `k`-th (0-based) patch-site write of the
+    /// next APPLY or REVERT that gets to write fails after writing half of its bytes
+    /// (a torn write), as a failing text poke would. The action must then restore
+    /// every byte and report `-EFAULT`. One-shot: disarmed when that action writes.
+    pub fn inject_write_fault(&mut self, k: usize) {
+        self.write_fault = Some(k);
+    }
+
+    /// The armed fault drill, if any.
+    pub fn write_fault(&self) -> Option<usize> {
+        self.write_fault
+    }
+
+    /// Writes `writes` in order with the time bound of an action; on timeout or a
+    /// failed write every byte written is restored. Returns the bytes replaced.
     pub(crate) fn write_all(
         &mut self,
         writes: &[Write],
         bound_us: Option<u64>,
         mut elapsed_us: u64,
     ) -> Result<(Vec<Saved>, u64), Failure> {
+        let fault = self.write_fault.take();
         let mut saved: Vec<Saved> = Vec::with_capacity(writes.len());
         let undo = |mem: &mut Memory, saved: &[Saved]| {
             for s in saved.iter().rev() {
@@ -444,15 +461,33 @@ impl Hypervisor {
                     return Err(fail(Errno::EFAULT, format!("{}: {e}", w.label)));
                 }
             };
-            self.mem
-                .write(w.addr, &w.bytes)
-                .expect("the range was just read");
+            // Saved before writing, so that a torn write is undone too.
             saved.push(Saved {
                 label: w.label.clone(),
                 addr: w.addr,
                 old,
                 new: w.bytes.clone(),
             });
+            if fault == Some(n) {
+                let torn = w.bytes.len().div_ceil(2);
+                self.mem
+                    .write(w.addr, &w.bytes[..torn])
+                    .expect("the range was just read");
+                undo(&mut self.mem, &saved);
+                return Err(fail(
+                    Errno::EFAULT,
+                    format!(
+                        "{}: write {} of {} at {:#x} failed (injected fault); every byte restored",
+                        w.label,
+                        n + 1,
+                        writes.len(),
+                        w.addr
+                    ),
+                ));
+            }
+            self.mem
+                .write(w.addr, &w.bytes)
+                .expect("the range was just read");
             elapsed_us = elapsed_us.saturating_add(self.config.site_write_us);
             if let Some(b) = bound_us
                 && elapsed_us > b

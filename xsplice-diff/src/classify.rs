@@ -346,19 +346,19 @@ pub fn line_only_delta(
     p_dbg: &DebugInfo,
 ) -> Option<i64> {
     let first = fields.first()?;
+    // Fields are any 64-bit values (fuzzed objects): a difference that overflows is
+    // no line shift.
     let explained = |f: &FieldDelta| {
         allowed.iter().any(|s| {
             let file = s.decl.as_ref().map(|d| d.file.as_str());
-            f.patched - f.orig == s.delta
+            f.patched.checked_sub(f.orig) == Some(s.delta)
                 && s.decl.as_ref().is_none_or(|d| f.orig >= d.line as i64)
                 && o_dbg.has_code_line(file, f.orig)
                 && p_dbg.has_code_line(file, f.patched)
         })
     };
-    fields
-        .iter()
-        .all(explained)
-        .then_some(first.patched - first.orig)
+    let delta = first.patched.checked_sub(first.orig)?;
+    fields.iter().all(explained).then_some(delta)
 }
 
 /// Symbols whose change is carried by changing the functions that use them.

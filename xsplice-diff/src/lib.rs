@@ -14,6 +14,7 @@ pub mod correlate;
 pub mod dwarf;
 pub mod emit;
 pub mod entries;
+pub mod fuzz;
 pub mod image;
 pub mod insn;
 pub mod keys;

@@ -107,18 +107,32 @@ fn interesting(width: usize, old: u64, pick: u8, raw: u64) -> u64 {
 
 /// Builds a nearly valid payload from arbitrary fuzzer bytes. Deterministic.
 pub fn nearly_valid(data: &[u8]) -> Vec<u8> {
-    let byte = |i: usize| data.get(i).copied().unwrap_or(0);
-    let model = if byte(0) % 2 == 0 {
+    let model = if data.first().copied().unwrap_or(0) % 2 == 0 {
         fixtures::xsa125()
     } else {
         fixtures::full()
     };
     let mut bytes = to_bytes(&model).expect("fixtures are valid");
-    let parsed = read(&bytes).expect("fixtures read back");
-    let all = fields(&bytes, &parsed);
-    let mutations = 1 + usize::from(byte(1) % 3 == 0);
+    mutate_fields(&mut bytes, data.get(1..).unwrap_or(&[]));
+    bytes
+}
+
+/// Changes one or two fields (of [`fields`]) of a payload the reader accepts, as
+/// `data` chooses: `data[0]` picks the number of changes, then 12 bytes per change
+/// pick the field, a boundary value or a raw value. Deterministic. A payload the
+/// reader refuses is left as it is (there is no field list to choose from).
+pub fn mutate_fields(bytes: &mut [u8], data: &[u8]) {
+    let byte = |i: usize| data.get(i).copied().unwrap_or(0);
+    let Ok(parsed) = read(bytes) else {
+        return;
+    };
+    let all = fields(bytes, &parsed);
+    if all.is_empty() {
+        return;
+    }
+    let mutations = 1 + usize::from(byte(0) % 3 == 0);
     for m in 0..mutations {
-        let base = 2 + m * 12;
+        let base = 1 + m * 12;
         let idx = usize::from(u16::from_le_bytes([byte(base), byte(base + 1)])) % all.len();
         let at = all[idx];
         let mut raw = [0u8; 8];
@@ -135,7 +149,6 @@ pub fn nearly_valid(data: &[u8]) -> Vec<u8> {
         );
         bytes[at.offset..at.offset + at.width].copy_from_slice(&v.to_le_bytes()[..at.width]);
     }
-    bytes
 }
 
 /// The payload reader's fuzz target: raw bytes, then a nearly valid payload built from
