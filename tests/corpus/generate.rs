@@ -124,10 +124,13 @@ impl File {
 
 const SH_TYPE: usize = 4;
 const SH_FLAGS: usize = 8;
+const SH_ADDR: usize = 16;
 const SH_OFFSET: usize = 24;
+const SH_SIZE: usize = 32;
 const SH_LINK: usize = 40;
 const SH_INFO: usize = 44;
 const SH_ADDRALIGN: usize = 48;
+const SH_ENTSIZE: usize = 56;
 
 fn r_info(sym: u32, r_type: u32) -> u64 {
     (u64::from(sym) << 32) | u64::from(r_type)
@@ -166,6 +169,28 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
     out.push(("program-headers.xsplice", base().u16(0x38, 1)));
     out.push(("extended-section-numbering.xsplice", base().u16(0x3c, 0)));
     out.push(("shstrndx-out-of-range.xsplice", base().u16(0x3e, 0x400)));
+    out.push(("empty.xsplice", File { bytes: vec![] }));
+    {
+        let mut f = base();
+        f.bytes.truncate(40);
+        out.push(("shorter-than-elf-header.xsplice", f));
+    }
+    {
+        // Accepted by the reader (bytes past the last section are ignored), refused
+        // for its size: the manifest lowers the hypervisor's limit below it.
+        let mut f = base();
+        f.bytes.resize(8192, 0);
+        out.push(("payload-over-size-limit.xsplice", f));
+    }
+    out.push(("ei-version-not-current.xsplice", base().u8(6, 0)));
+    out.push(("osabi-not-none.xsplice", base().u8(7, 3)));
+    out.push(("abiversion-not-zero.xsplice", base().u8(8, 1)));
+    out.push(("e-version-not-current.xsplice", base().u32(0x14, 0)));
+    out.push(("ehsize-not-64.xsplice", base().u16(0x34, 52)));
+    out.push(("shstrndx-undef.xsplice", base().u16(0x3e, 0)));
+    out.push(("too-many-sections.xsplice", base().u16(0x3c, 1024)));
+    out.push(("shentsize-too-small.xsplice", base().u16(0x3a, 32)));
+    out.push(("shoff-overlaps-elf-header.xsplice", base().u64(0x28, 0x20)));
     {
         let f = base();
         let at = f.bytes.len() as u64 - 100;
@@ -218,6 +243,82 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
         let f = base();
         let h = f.shdr(".text.tiny_add");
         out.push(("section-name-past-table.xsplice", f.u32(h, 0x7fff)));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".shstrtab");
+        out.push((
+            "shstrtab-not-strtab.xsplice",
+            f.u32(h + SH_TYPE, elf::SHT_PROGBITS),
+        ));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".text.tiny_add");
+        out.push(("section-address-misaligned.xsplice", f.u64(h + SH_ADDR, 8)));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".bss.scratch");
+        out.push((
+            "nobits-too-large.xsplice",
+            f.u64(h + SH_SIZE, (16 << 20) + 1),
+        ));
+    }
+    // The symbol table and its string table.
+    {
+        let f = base();
+        let h = f.shdr(".symtab");
+        out.push(("no-symtab.xsplice", f.u32(h + SH_TYPE, elf::SHT_PROGBITS)));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".strtab");
+        out.push(("two-symtabs.xsplice", f.u32(h + SH_TYPE, elf::SHT_SYMTAB)));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".symtab");
+        out.push(("symtab-size-zero.xsplice", f.u64(h + SH_SIZE, 0)));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".symtab");
+        out.push((
+            "symtab-entsize-too-small.xsplice",
+            f.u64(h + SH_ENTSIZE, 16),
+        ));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".symtab");
+        let size = f.read_u64(h + SH_SIZE);
+        out.push((
+            "symtab-size-not-multiple.xsplice",
+            f.u64(h + SH_SIZE, size - 1),
+        ));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".symtab");
+        out.push(("symtab-first-global-zero.xsplice", f.u32(h + SH_INFO, 0)));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".symtab");
+        let note = f.section(".note.gnu.build-id").index as u32;
+        out.push(("symtab-strtab-not-strtab.xsplice", f.u32(h + SH_LINK, note)));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".strtab");
+        out.push(("strtab-empty.xsplice", f.u64(h + SH_SIZE, 0)));
+    }
+    {
+        let f = base();
+        let s = f.section(".strtab");
+        let last = s.offset as usize + s.size as usize - 1;
+        out.push(("strtab-not-nul-terminated.xsplice", f.u8(last, b'x')));
     }
     // §1.1, §1.2 sections.
     {
@@ -312,6 +413,24 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
         let at = f.data(".symtab") + 8;
         out.push(("symbol-zero-not-null.xsplice", f.u64(at, 1)));
     }
+    {
+        let f = base();
+        let s = f.sym("fuzz_export");
+        out.push(("symbol-name-past-strtab.xsplice", f.u32(s, 0x7fff)));
+    }
+    {
+        let f = base();
+        let s = f.sym("fuzz_export");
+        out.push((
+            "symbol-reserved-section-index.xsplice",
+            f.u16(s + 6, elf::SHN_LORESERVE),
+        ));
+    }
+    {
+        let f = base();
+        let s = f.sym("fuzz_export");
+        out.push(("symbol-section-index-past-shnum.xsplice", f.u16(s + 6, 500)));
+    }
     // §1.4 relocations (of content sections).
     {
         let f = base();
@@ -345,6 +464,37 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
         let f = base();
         let r = f.rela(".rela.text.tiny_add", 1);
         out.push(("reloc-out-of-range.xsplice", f.u64(r, 0x11)));
+    }
+    {
+        // Entry 0 is the PLT32 call: 4 bytes at 0xf run past the 0x12-byte section.
+        let f = base();
+        let r = f.rela(".rela.text.tiny_add", 0);
+        out.push(("reloc-plt32-out-of-range.xsplice", f.u64(r, 0xf)));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".rela.text.tiny_add");
+        out.push(("rela-target-out-of-range.xsplice", f.u32(h + SH_INFO, 500)));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".rela.text.tiny_add");
+        let strtab = f.section(".strtab").index as u32;
+        out.push(("rela-link-not-symtab.xsplice", f.u32(h + SH_LINK, strtab)));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".rela.text.tiny_add");
+        out.push(("rela-entsize-too-small.xsplice", f.u64(h + SH_ENTSIZE, 16)));
+    }
+    {
+        let f = base();
+        let h = f.shdr(".rela.text.tiny_add");
+        let size = f.read_u64(h + SH_SIZE);
+        out.push((
+            "rela-size-not-multiple.xsplice",
+            f.u64(h + SH_SIZE, size - 1),
+        ));
     }
     {
         let f = base();
@@ -609,6 +759,30 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
             });
         }
         out.push(("sections-over-64-mib.xsplice", File::of(&p)));
+    }
+    {
+        // Over 64 MiB and an unresolvable symbol too: the build-id refusal comes first.
+        let mut p = only_code("id-first", "tiny_version");
+        p.target_build_id = b"another-hypervisor!!".to_vec();
+        p.symbols = vec![Symbol {
+            name: "no_such_function".into(),
+            kind: SymbolKind::NoType,
+            global: true,
+            definition: None,
+        }];
+        p.sections[0].relocs.push(Reloc {
+            offset: 1,
+            r_type: elf::R_X86_64_PC32,
+            target: RelocTarget::Symbol(0),
+            addend: -4,
+        });
+        for i in 0..5 {
+            p.sections.push(ContentSection {
+                size: 15 << 20,
+                ..ContentSection::with_data(&format!(".bss.big{i}"), ContentKind::Bss, 8, vec![])
+            });
+        }
+        out.push(("build-id-checked-before-loading.xsplice", File::of(&p)));
     }
     // CHECK rules.
     {
