@@ -297,3 +297,72 @@ fn xsplice_commands_against_a_session() {
         text(&o)
     );
 }
+
+/// A session file in another directory: paths given on the command line are relative
+/// to the current directory, and errors name them as typed.
+#[test]
+fn session_paths_are_relative_to_the_current_directory() {
+    let fx = setup();
+    let d = fx.dir.path();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    let o = sim(d, &["session", "sub/s.session", "--hypervisor", "nope.elf"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("runtime-sim: nope.elf: cannot read"),
+        "{}",
+        text(&o)
+    );
+    let o = sim(
+        d,
+        &[
+            "session",
+            "sub/s.session",
+            "--hypervisor",
+            "hv.elf",
+            "--trust",
+            "no.pem",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("runtime-sim: no.pem: cannot read"),
+        "{}",
+        text(&o)
+    );
+    let o = sim(d, &["session", "nodir/s.session", "--hypervisor", "hv.elf"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("runtime-sim: nodir: cannot write"),
+        "{}",
+        text(&o)
+    );
+    assert!(!d.join("sub/s.session").exists(), "nothing half-written");
+
+    let o = sim(d, &["session", "sub/s.session", "--hypervisor", "hv.elf"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = sim(
+        d,
+        &["xsplice", "sub/s.session", "upload", "v", "v264.xsplice"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = sim(
+        d,
+        &["xsplice", "sub/s.session", "upload", "w", "gone.xsplice"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("runtime-sim: gone.xsplice: cannot read"),
+        "{}",
+        text(&o)
+    );
+    // The session replays from anywhere.
+    let o = sim(&d.join("sub"), &["xsplice", "s.session", "list"]);
+    assert!(
+        o.status.success()
+            && text(&o)
+                .lines()
+                .any(|l| l.starts_with("v ") && l.ends_with("| LOADED")),
+        "{}",
+        text(&o)
+    );
+}
