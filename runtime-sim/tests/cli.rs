@@ -366,3 +366,47 @@ fn session_paths_are_relative_to_the_current_directory() {
         text(&o)
     );
 }
+
+/// `verify --trust CERT`: signed by that key → verified; unsigned or signed by another
+/// key → refused at upload (EACCES), exit 1.
+#[test]
+fn verify_with_trusted_certificates() {
+    let fx = setup();
+    let d = fx.dir.path();
+    let (key, _) = make_cert(d, "good");
+    let (_, other_cert) = make_cert(d, "other");
+    let unsigned = std::fs::read(d.join("v264.xsplice")).unwrap();
+    let cert = d.join("good.cert.pem");
+    std::fs::write(d.join("signed.xsplice"), sign(&unsigned, &key, &cert)).unwrap();
+    let verify = |payload: &str, trust: &Path| {
+        sim(
+            d,
+            &[
+                "verify",
+                "--hypervisor",
+                "hv.elf",
+                "--trust",
+                trust.to_str().unwrap(),
+                payload,
+                "--probe",
+                "do_version(0)=264",
+            ],
+        )
+    };
+    let o = verify("signed.xsplice", &cert);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = verify("v264.xsplice", &cert);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("EACCES: payload is not signed"),
+        "{}",
+        text(&o)
+    );
+    let o = verify("signed.xsplice", &other_cert);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("EACCES: signature rejected"),
+        "{}",
+        text(&o)
+    );
+}
