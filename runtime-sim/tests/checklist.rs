@@ -772,3 +772,53 @@ fn relocations() {
     let text = r.loaded.section_addrs[1];
     assert_eq!(hv.memory().read(text + 7, 8).unwrap(), vec![0; 8]);
 }
+
+/// Functions to patch: an inline patch must fit in its target (the trampoline rules,
+/// ±2 GiB and old bytes are CHECK rules: `patching.rs` and the corpus).
+#[test]
+fn inline_patches_fit_in_their_target() {
+    use runtime_sim::fuzz::inline;
+    use xsplice_payload::layout::*;
+    let image = tiny_image();
+    let table = image.lookup("table").unwrap().size;
+    // A valid inline patch of the last 4 bytes of `table`, then moved 2 bytes further
+    // in the file (the writer refuses to write such a model).
+    let mut p = seed_payloads(&image)[1].clone();
+    p.old = None;
+    let entry = |offset| {
+        inline(
+            &image,
+            "table",
+            XSPLICE_PATCH_INLINE_DATA,
+            XSPLICE_SECTION_RODATA,
+            offset,
+            4,
+            ContentRef {
+                section: 1,
+                offset: 0,
+            },
+        )
+    };
+    p.new = vec![entry(table - 2)];
+    assert!(to_bytes(&p).is_err(), "the writer refuses it");
+    p.new = vec![entry(table - 4)];
+    let mut b = to_bytes(&p).unwrap();
+    let patch = read(&b)
+        .unwrap()
+        .elf_sections
+        .iter()
+        .find(|s| s.name == ".xsplice.patch")
+        .unwrap()
+        .offset as usize;
+    // xsplice_patch.addr: the offset within the target.
+    b[patch + 8..patch + 16].copy_from_slice(&(table - 2).to_le_bytes());
+    run(
+        vec![Case {
+            rule: "inline patch fits in the target",
+            bytes: b,
+            errno: Errno::EINVAL,
+            message: "4 bytes at offset 0xe do not fit in the 16-byte target",
+        }],
+        boot_tiny,
+    );
+}
