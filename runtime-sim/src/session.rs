@@ -308,7 +308,7 @@ impl Session {
 
     /// `call 'fn(args)'` on CPU `cpu`.
     pub fn call(&mut self, cpu: usize, text: &str) -> Result<Output, SessionError> {
-        let p = Probe::parse(&format!("{text}=0")).map_err(SessionError::Usage)?;
+        let p = Probe::parse_call(text).map_err(SessionError::Usage)?;
         let args: Vec<Arg> = p.args.iter().map(|&a| Arg::Int(a as u64)).collect();
         let r = self.runner.hv.call(cpu, &p.function, &args);
         let (out, step) = match r {

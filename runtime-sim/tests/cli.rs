@@ -266,6 +266,22 @@ fn xsplice_commands_against_a_session() {
     assert!(o.status.success(), "{}", text(&o));
     let o = x(&["call", "do_version(0)"]);
     assert_eq!(text(&o), "do_version(0) = 264\n");
+    // Malformed calls: usage errors naming the call as typed, nothing journalled.
+    let journal = std::fs::read(d.join("s.session")).unwrap();
+    let o = x(&["call", "do_version(zero)"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        text(&o),
+        "runtime-sim: call `do_version(zero)`: bad argument `zero` (expected FUNCTION(ARGS))\n"
+    );
+    let o = x(&["call", "do_version(0)=264"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("a call takes no `=VALUE`"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(d.join("s.session")).unwrap(), journal);
     let o = x(&["list"]);
     let t = text(&o);
     assert!(
