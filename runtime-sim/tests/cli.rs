@@ -207,6 +207,10 @@ expect = "ENOENT"
     assert!(o.status.success(), "{t}");
     assert!(t.contains("17 passed, 0 failed"), "{t}");
     assert!(t.contains("-EBUSY"), "{t}");
+    // The expected failure still says why (the stack walk found `middle`).
+    let busy = t.lines().position(|l| l.contains("-EBUSY")).unwrap();
+    let why = t.lines().nth(busy + 1).unwrap();
+    assert!(why.contains("CPU 1") && why.contains("middle"), "{t}");
 
     // A wrong expectation fails the run and says why.
     std::fs::write(
