@@ -482,3 +482,41 @@ fn depends_on_a_payload_for_another_hypervisor_is_an_error() {
     let first_id = read(&std::fs::read(&first).unwrap()).unwrap().build_id;
     assert_eq!(dep.payload.depends, [first_id]);
 }
+
+#[test]
+fn cache_entry_is_not_reused_when_inherited_flags_change() {
+    let t = Trees::new(&[("src/core/sched.c", "t->prio++", "t->prio += 2")]);
+    let cache = t.dir.join("cache");
+    let report = t.dir.join("r.json");
+    let base = |cflags: Option<&str>| -> String {
+        let out_path = t.dir.join("p.xsplice");
+        let mut c = Command::new(wrapper_exe());
+        c.arg("--orig")
+            .arg(&t.a)
+            .arg("--patched")
+            .arg(&t.b)
+            .arg("--target")
+            .arg(t.image())
+            .arg("-o")
+            .arg(&out_path)
+            .arg("--report")
+            .arg(&report)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .env_remove("CC")
+            .env_remove("CFLAGS");
+        if let Some(f) = cflags {
+            c.env("CFLAGS", f);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        json["inputs"]["base"].as_str().unwrap().to_string()
+    };
+    assert_eq!(base(None), "copied");
+    assert_eq!(base(None), "cache");
+    // A tree's make may take its flags from the environment: another entry.
+    assert_eq!(base(Some("-O1 -g")), "copied");
+    assert_eq!(base(Some("-O1 -g")), "cache");
+}
