@@ -261,7 +261,29 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
         }
     };
 
-    let collected = pool.install(|| inputs::collect(&cfg.input, &work, progress))?;
+    let collected = match pool.install(|| inputs::collect(&cfg.input, &work, progress)) {
+        Ok(c) => c,
+        // The scratch directory goes away with this run: keep the failed build's log
+        // where the message says it is.
+        Err(BuildError::Make {
+            side,
+            command,
+            dir,
+            code,
+            log,
+            tail,
+        }) if cfg.work_dir.is_none() => {
+            return Err(BuildError::Make {
+                side,
+                command,
+                dir,
+                code,
+                log: keep_log(&log).unwrap_or(log),
+                tail,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let opts = DiffOptions {
         name: cfg.name.clone(),
         depends,
@@ -320,6 +342,19 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
         }
     }
     Ok(report)
+}
+
+/// Copies a log out of the scratch directory into a file of its own in the system's
+/// temporary directory, left in place; its path.
+fn keep_log(log: &Path) -> Option<PathBuf> {
+    let text = std::fs::read(log).ok()?;
+    let mut f = tempfile::Builder::new()
+        .prefix("xsplice-build-")
+        .suffix(".log")
+        .tempfile()
+        .ok()?;
+    f.write_all(&text).ok()?;
+    f.keep().ok().map(|(_, p)| p)
 }
 
 /// The built-in special-section table, plus the rows of `path`.

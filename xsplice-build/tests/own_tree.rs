@@ -520,3 +520,27 @@ fn cache_entry_is_not_reused_when_inherited_flags_change() {
     assert_eq!(base(Some("-O1 -g")), "copied");
     assert_eq!(base(Some("-O1 -g")), "cache");
 }
+
+#[test]
+fn failed_build_log_outlives_the_scratch_directory() {
+    let t = Trees::new(&[(
+        "src/core/sched.c",
+        "return 0;\n}\n\nvoid",
+        "return 0\n}\n\nvoid",
+    )]);
+    let out_path = t.dir.join("p.xsplice");
+    let o = t.run(&["-o", out_path.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("building the patched tree failed"), "{err}");
+    let log = err
+        .split("full log: ")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .unwrap_or_else(|| panic!("no log named: {err}"));
+    let text = std::fs::read_to_string(log).unwrap_or_else(|e| panic!("{log}: {e}"));
+    assert!(text.contains("src/core/sched.c:"), "{text}");
+    assert!(text.contains("error:"), "{text}");
+    std::fs::remove_file(log).unwrap();
+    assert!(!out_path.exists());
+}
