@@ -504,7 +504,17 @@ impl Runner {
                 None => "gone".into(),
             });
         check_status(rep, &Some(want), st);
-        if !rep.ok
+        // A failed action (expected or not) shows why, as a refused hypercall does.
+        if matches!(st, Some(Status::Error(_)))
+            && let Some(f) = self.hv.payloads().iter().find(|r| r.id.to_string() == a.id)
+            && let Some(e) = &f.error
+        {
+            rep.why = Some(e.why.clone());
+            rep.note = Some(match rep.note.take() {
+                Some(n) if !rep.ok => format!("{n}: {}", e.why),
+                _ => e.why.clone(),
+            });
+        } else if !rep.ok
             && let Some(f) = self.hv.payloads().iter().find(|r| r.id.to_string() == a.id)
             && let Some(e) = &f.error
         {

@@ -60,12 +60,18 @@ fn dir_of(path: &Path) -> PathBuf {
 }
 
 /// `target` as the session file should name it: relative to the session's directory
-/// when it lies below it.
-fn relative_to(dir: &Path, target: &Path) -> PathBuf {
-    match (dir.canonicalize(), target.canonicalize()) {
-        (Ok(d), Ok(t)) => t.strip_prefix(&d).map(Path::to_path_buf).unwrap_or(t),
-        _ => target.to_path_buf(),
-    }
+/// when it lies below it, else absolute. `target` is relative to the current
+/// directory, as the user typed it; an error names it that way.
+fn relative_to(dir: &Path, target: &Path) -> Result<PathBuf, SessionError> {
+    let t = target.canonicalize().map_err(|source| ScenarioError::Io {
+        path: target.into(),
+        source,
+    })?;
+    let d = dir.canonicalize().map_err(|source| SessionError::Write {
+        path: dir.into(),
+        source,
+    })?;
+    Ok(t.strip_prefix(&d).map(Path::to_path_buf).unwrap_or(t))
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<(), SessionError> {
@@ -94,10 +100,13 @@ impl Session {
         }
         let dir = dir_of(path);
         let scenario = Scenario {
-            hypervisor: relative_to(&dir, hypervisor),
+            hypervisor: relative_to(&dir, hypervisor)?,
             cpus,
-            trust: trust.iter().map(|t| relative_to(&dir, t)).collect(),
-            policy: policy.map(|p| relative_to(&dir, p)),
+            trust: trust
+                .iter()
+                .map(|t| relative_to(&dir, t))
+                .collect::<Result<_, _>>()?,
+            policy: policy.map(|p| relative_to(&dir, p)).transpose()?,
             ..Scenario::default()
         };
         let hv = scenario.boot(&dir)?;
@@ -161,7 +170,7 @@ impl Session {
         let dir = dir_of(&self.path);
         let mut step = Step::Upload {
             id: id.into(),
-            payload: relative_to(&dir, file),
+            payload: relative_to(&dir, file)?,
             domain: None,
             expect: None,
             sha256: Some(file_sha256(&bytes)),
@@ -299,7 +308,7 @@ impl Session {
 
     /// `call 'fn(args)'` on CPU `cpu`.
     pub fn call(&mut self, cpu: usize, text: &str) -> Result<Output, SessionError> {
-        let p = Probe::parse(&format!("{text}=0")).map_err(SessionError::Usage)?;
+        let p = Probe::parse_call(text).map_err(SessionError::Usage)?;
         let args: Vec<Arg> = p.args.iter().map(|&a| Arg::Int(a as u64)).collect();
         let r = self.runner.hv.call(cpu, &p.function, &args);
         let (out, step) = match r {

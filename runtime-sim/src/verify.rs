@@ -31,7 +31,21 @@ impl Probe {
     /// Parses `do_version(0)=263` or `do_version(0)`; arguments and value in
     /// decimal or `0x` hex, optionally negative.
     pub fn parse(text: &str) -> Result<Probe, String> {
-        let bad = |why: &str| format!("probe `{text}`: {why} (expected FUNCTION(ARGS)[=VALUE])");
+        Probe::parse_as(text, "probe", "FUNCTION(ARGS)[=VALUE]")
+    }
+
+    /// A call without an expected value: `FUNCTION(ARGS)`.
+    pub fn parse_call(text: &str) -> Result<Probe, String> {
+        if text.contains('=') {
+            return Err(format!(
+                "call `{text}`: a call takes no `=VALUE` (expected FUNCTION(ARGS))"
+            ));
+        }
+        Probe::parse_as(text, "call", "FUNCTION(ARGS)")
+    }
+
+    fn parse_as(text: &str, what: &str, form: &str) -> Result<Probe, String> {
+        let bad = |why: &str| format!("{what} `{text}`: {why} (expected {form})");
         let (call, value) = match text.rsplit_once('=') {
             Some((c, v)) => (c, Some(v)),
             None => (text, None),

@@ -207,6 +207,10 @@ expect = "ENOENT"
     assert!(o.status.success(), "{t}");
     assert!(t.contains("17 passed, 0 failed"), "{t}");
     assert!(t.contains("-EBUSY"), "{t}");
+    // The expected failure still says why (the stack walk found `middle`).
+    let busy = t.lines().position(|l| l.contains("-EBUSY")).unwrap();
+    let why = t.lines().nth(busy + 1).unwrap();
+    assert!(why.contains("CPU 1") && why.contains("middle"), "{t}");
 
     // A wrong expectation fails the run and says why.
     std::fs::write(
@@ -266,6 +270,22 @@ fn xsplice_commands_against_a_session() {
     assert!(o.status.success(), "{}", text(&o));
     let o = x(&["call", "do_version(0)"]);
     assert_eq!(text(&o), "do_version(0) = 264\n");
+    // Malformed calls: usage errors naming the call as typed, nothing journalled.
+    let journal = std::fs::read(d.join("s.session")).unwrap();
+    let o = x(&["call", "do_version(zero)"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        text(&o),
+        "runtime-sim: call `do_version(zero)`: bad argument `zero` (expected FUNCTION(ARGS))\n"
+    );
+    let o = x(&["call", "do_version(0)=264"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("a call takes no `=VALUE`"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(d.join("s.session")).unwrap(), journal);
     let o = x(&["list"]);
     let t = text(&o);
     assert!(
@@ -293,6 +313,119 @@ fn xsplice_commands_against_a_session() {
     assert_eq!(o.status.code(), Some(2));
     assert!(
         text(&o).contains("diverged at step 1") && text(&o).contains("changed"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// A session file in another directory: paths given on the command line are relative
+/// to the current directory, and errors name them as typed.
+#[test]
+fn session_paths_are_relative_to_the_current_directory() {
+    let fx = setup();
+    let d = fx.dir.path();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    let o = sim(d, &["session", "sub/s.session", "--hypervisor", "nope.elf"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("runtime-sim: nope.elf: cannot read"),
+        "{}",
+        text(&o)
+    );
+    let o = sim(
+        d,
+        &[
+            "session",
+            "sub/s.session",
+            "--hypervisor",
+            "hv.elf",
+            "--trust",
+            "no.pem",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("runtime-sim: no.pem: cannot read"),
+        "{}",
+        text(&o)
+    );
+    let o = sim(d, &["session", "nodir/s.session", "--hypervisor", "hv.elf"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("runtime-sim: nodir: cannot write"),
+        "{}",
+        text(&o)
+    );
+    assert!(!d.join("sub/s.session").exists(), "nothing half-written");
+
+    let o = sim(d, &["session", "sub/s.session", "--hypervisor", "hv.elf"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = sim(
+        d,
+        &["xsplice", "sub/s.session", "upload", "v", "v264.xsplice"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = sim(
+        d,
+        &["xsplice", "sub/s.session", "upload", "w", "gone.xsplice"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("runtime-sim: gone.xsplice: cannot read"),
+        "{}",
+        text(&o)
+    );
+    // The session replays from anywhere.
+    let o = sim(&d.join("sub"), &["xsplice", "s.session", "list"]);
+    assert!(
+        o.status.success()
+            && text(&o)
+                .lines()
+                .any(|l| l.starts_with("v ") && l.ends_with("| LOADED")),
+        "{}",
+        text(&o)
+    );
+}
+
+/// `verify --trust CERT`: signed by that key → verified; unsigned or signed by another
+/// key → refused at upload (EACCES), exit 1.
+#[test]
+fn verify_with_trusted_certificates() {
+    let fx = setup();
+    let d = fx.dir.path();
+    let (key, _) = make_cert(d, "good");
+    let (_, other_cert) = make_cert(d, "other");
+    let unsigned = std::fs::read(d.join("v264.xsplice")).unwrap();
+    let cert = d.join("good.cert.pem");
+    std::fs::write(d.join("signed.xsplice"), sign(&unsigned, &key, &cert)).unwrap();
+    let verify = |payload: &str, trust: &Path| {
+        sim(
+            d,
+            &[
+                "verify",
+                "--hypervisor",
+                "hv.elf",
+                "--trust",
+                trust.to_str().unwrap(),
+                payload,
+                "--probe",
+                "do_version(0)=264",
+            ],
+        )
+    };
+    let o = verify("signed.xsplice", &cert);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = verify("v264.xsplice", &cert);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("EACCES: payload is not signed"),
+        "{}",
+        text(&o)
+    );
+    let o = verify("signed.xsplice", &other_cert);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("EACCES: signature rejected"),
         "{}",
         text(&o)
     );

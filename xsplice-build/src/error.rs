@@ -43,7 +43,7 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Image(#[from] xsplice_image::ImageError),
-    #[error("--depends {path}: not a valid payload: {why}")]
+    #[error("--depends {path}: {why}")]
     Depends { path: PathBuf, why: String },
     #[error(transparent)]
     Diff(#[from] xsplice_diff::DiffError),

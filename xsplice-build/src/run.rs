@@ -120,34 +120,101 @@ impl BuildReport {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
-    let dir = match path.parent() {
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".xsplice-build.")
-        .tempfile_in(&dir)
-        .map_err(|e| BuildError::io(&dir, e))?;
-    tmp.write_all(bytes).map_err(|e| BuildError::io(path, e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| BuildError::io(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| BuildError::io(path, e.error))?;
+    }
+}
+
+/// A file written to a temporary name in its final directory, not yet renamed.
+pub struct Staged {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+impl Staged {
+    /// Writes `bytes` next to `path` (mode 0666 less the umask, as a plain file).
+    pub fn new(path: &Path, bytes: &[u8]) -> Result<Staged, BuildError> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = parent_dir(path);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".xsplice-build.")
+            .permissions(std::fs::Permissions::from_mode(0o666))
+            .tempfile_in(&dir)
+            .map_err(|e| BuildError::io(&dir, e))?;
+        tmp.write_all(bytes).map_err(|e| BuildError::io(path, e))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| BuildError::io(path, e))?;
+        Ok(Staged {
+            tmp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Renames the file into place.
+    pub fn persist(self) -> Result<(), BuildError> {
+        let path = self.path;
+        self.tmp
+            .persist(&path)
+            .map_err(|e| BuildError::io(&path, e.error))?;
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+    Staged::new(path, bytes)?.persist()
+}
+
+/// Fails before any work when `path` (given as `flag`) cannot become a file: its
+/// directory must exist and it must not be a directory itself.
+fn check_destination(flag: &str, path: &Path) -> Result<(), BuildError> {
+    let dir = parent_dir(path);
+    if path.is_dir() {
+        return Err(BuildError::Usage {
+            what: format!("{flag} {}: is a directory", path.display()),
+        });
+    }
+    if !dir.is_dir() {
+        return Err(BuildError::Usage {
+            what: format!(
+                "{flag} {}: directory {} does not exist",
+                path.display(),
+                dir.display()
+            ),
+        });
+    }
     Ok(())
 }
 
-fn read_depends(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, BuildError> {
+/// The build-ids of the payloads this one depends on, each checked to be built for
+/// the same hypervisor (`target`, build-id `image_id`).
+fn read_depends(
+    paths: &[PathBuf],
+    target: &Path,
+    image_id: &[u8],
+) -> Result<Vec<Vec<u8>>, BuildError> {
     paths
         .iter()
         .map(|p| {
             let bytes = std::fs::read(p).map_err(|e| BuildError::io(p, e))?;
             let read = xsplice_payload::read::read(&bytes).map_err(|e| BuildError::Depends {
                 path: p.clone(),
-                why: e.to_string(),
+                why: format!("not a valid payload: {e}"),
             })?;
+            if read.payload.target_build_id != image_id {
+                return Err(BuildError::Depends {
+                    path: p.clone(),
+                    why: format!(
+                        "built for the hypervisor with build-id {}, but --target {} has build-id {}: a stack of payloads must patch one hypervisor",
+                        hex::encode(&read.payload.target_build_id),
+                        target.display(),
+                        hex::encode(image_id)
+                    ),
+                });
+            }
             Ok(read.build_id)
         })
         .collect()
@@ -156,9 +223,13 @@ fn read_depends(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, BuildError> {
 /// Runs a build. Returns the report; the payload (when there is one) and the JSON
 /// report (when asked for) are on disk.
 pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
+    check_destination("-o", &cfg.output)?;
+    if let Some(r) = &cfg.report {
+        check_destination("--report", r)?;
+    }
     let image = xsplice_image::Image::from_path(&cfg.target)?;
     let special = special_table(cfg.special_sections.as_deref())?;
-    let depends = read_depends(&cfg.depends)?;
+    let depends = read_depends(&cfg.depends, &cfg.target, image.build_id())?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.input.jobs.max(1))
         .build()
@@ -190,7 +261,29 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
         }
     };
 
-    let collected = pool.install(|| inputs::collect(&cfg.input, &work, progress))?;
+    let collected = match pool.install(|| inputs::collect(&cfg.input, &work, progress)) {
+        Ok(c) => c,
+        // The scratch directory goes away with this run: keep the failed build's log
+        // where the message says it is.
+        Err(BuildError::Make {
+            side,
+            command,
+            dir,
+            code,
+            log,
+            tail,
+        }) if cfg.work_dir.is_none() => {
+            return Err(BuildError::Make {
+                side,
+                command,
+                dir,
+                code,
+                log: keep_log(&log).unwrap_or(log),
+                tail,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let opts = DiffOptions {
         name: cfg.name.clone(),
         depends,
@@ -200,7 +293,7 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
     let outcome =
         pool.install(|| xsplice_diff::diff_with_table(&collected.pairs, &image, &opts, &special));
     progress.finish();
-    let (verdict, payload_build_id, diff) = match outcome? {
+    let (verdict, payload_build_id, diff, payload) = match outcome? {
         DiffOutcome::Payload { payload, report } => {
             let bytes =
                 xsplice_payload::write::to_bytes(&payload).map_err(|e| BuildError::Write {
@@ -213,11 +306,11 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
                     path: cfg.output.clone(),
                     why: format!("the written payload does not read back: {e}"),
                 })?;
-            write_atomic(&cfg.output, &bytes)?;
-            (Verdict::Payload, Some(id), report)
+            let staged = Staged::new(&cfg.output, &bytes)?;
+            (Verdict::Payload, Some(id), report, Some(staged))
         }
-        DiffOutcome::NoChange(report) => (Verdict::NoChange, None, report),
-        DiffOutcome::Refused(report) => (Verdict::Refused, None, report),
+        DiffOutcome::NoChange(report) => (Verdict::NoChange, None, report, None),
+        DiffOutcome::Refused(report) => (Verdict::Refused, None, report, None),
     };
     let report = BuildReport {
         verdict,
@@ -226,15 +319,42 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
         inputs: collected.summary,
         diff,
     };
-    if let Some(path) = &cfg.report {
-        let mut json = serde_json::to_vec_pretty(&report).map_err(|e| BuildError::Write {
-            path: path.clone(),
-            why: e.to_string(),
-        })?;
-        json.push(b'\n');
-        write_atomic(path, &json)?;
+    // Both files are staged before either is renamed into place: a failure leaves
+    // neither (a payload without the report asked for is a half-written result).
+    let staged_report = match &cfg.report {
+        Some(path) => {
+            let mut json = serde_json::to_vec_pretty(&report).map_err(|e| BuildError::Write {
+                path: path.clone(),
+                why: e.to_string(),
+            })?;
+            json.push(b'\n');
+            Some(Staged::new(path, &json)?)
+        }
+        None => None,
+    };
+    if let Some(p) = payload {
+        p.persist()?;
+    }
+    if let Some(r) = staged_report {
+        if let Err(e) = r.persist() {
+            let _ = std::fs::remove_file(&cfg.output);
+            return Err(e);
+        }
     }
     Ok(report)
+}
+
+/// Copies a log out of the scratch directory into a file of its own in the system's
+/// temporary directory, left in place; its path.
+fn keep_log(log: &Path) -> Option<PathBuf> {
+    let text = std::fs::read(log).ok()?;
+    let mut f = tempfile::Builder::new()
+        .prefix("xsplice-build-")
+        .suffix(".log")
+        .tempfile()
+        .ok()?;
+    f.write_all(&text).ok()?;
+    f.keep().ok().map(|(_, p)| p)
 }
 
 /// The built-in special-section table, plus the rows of `path`.

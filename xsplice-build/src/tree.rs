@@ -39,6 +39,18 @@ const MAKE_VARS: &[&str] = &[
     "GNUMAKEFLAGS",
 ];
 
+/// Inherited environment variables that change how most trees build; part of the
+/// cache key.
+const CACHE_KEY_ENV: &[&str] = &[
+    "CC",
+    "CFLAGS",
+    "CPPFLAGS",
+    "EXTRA_CFLAGS",
+    "LD",
+    "LDFLAGS",
+    "ARCH",
+];
+
 /// Which build of the tree is running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Side {
@@ -281,6 +293,15 @@ impl TreeJob<'_> {
         for (k, v) in self.build_env() {
             h.update(k.as_bytes());
             h.update(v.as_encoded_bytes());
+            h.update([0]);
+        }
+        // The inherited variables a tree's make commonly takes its flags from.
+        for k in CACHE_KEY_ENV {
+            h.update(k.as_bytes());
+            if let Some(v) = std::env::var_os(k) {
+                h.update([1]);
+                h.update(v.as_encoded_bytes());
+            }
             h.update([0]);
         }
         for e in fscopy::list_tree(self.orig, &self.excludes(self.orig))? {

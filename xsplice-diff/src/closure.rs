@@ -235,6 +235,9 @@ impl Walk<'_> {
                     }
                 }
                 if !hit.is_empty() {
+                    // The section has no source line of its own: point at the
+                    // carried code it describes.
+                    let loc = hit.iter().find_map(|f| p.p_dbg.loc(f));
                     let p = Problem::new(
                         ProblemKind::UnknownSection,
                         &self.pairs[i].name,
@@ -243,7 +246,8 @@ impl Walk<'_> {
                             "describes carried code ({}) but is not in the special section table: the new code would run without its entries (add the entry layout to carry them)",
                             hit.join(", ")
                         ),
-                    );
+                    )
+                    .at(loc);
                     if !self.out.problems.contains(&p) {
                         self.out.problems.push(p);
                     }
@@ -280,12 +284,13 @@ impl Walk<'_> {
                 let s = obj.symbol(id);
                 let sec = s.section?;
                 let Some(data) = obj.symbol_bytes(id) else {
+                    let loc = p.p_dbg.loc(&s.name);
                     self.problem(
                         pair,
                         ProblemKind::Unsupported,
                         &s.name,
                         "symbol extends past its section".into(),
-                        None,
+                        loc,
                     );
                     return None;
                 };
@@ -354,6 +359,7 @@ impl Walk<'_> {
                 s.kind == SymKind::Func && (s.value, s.size) != (me.value, me.size)
             });
             if others {
+                let loc = p.p_dbg.loc(&name);
                 self.problem(
                     pair,
                     ProblemKind::Unsupported,
@@ -362,7 +368,7 @@ impl Walk<'_> {
                         "{} holds several functions (compiled without -ffunction-sections?): calls between them carry no relocation, so the function cannot be moved",
                         section.name
                     ),
-                    None,
+                    loc,
                 );
                 return None;
             }
@@ -373,15 +379,19 @@ impl Walk<'_> {
             SectionClass::Data => ContentKind::Data,
             SectionClass::Bss => ContentKind::Bss,
             _ => {
+                let loc = match key {
+                    CarryKey::Sym(_) => p.p_dbg.loc(&name),
+                    _ => None,
+                };
                 self.problem(
                     pair,
                     ProblemKind::UnknownSection,
                     &name,
                     format!(
-                        "new code needs it but its section {} cannot be carried",
+                        "needed ({why}) but its section {} is not one the tool can carry (text, read-only data, data or bss)",
                         section.name
                     ),
-                    None,
+                    loc,
                 );
                 return None;
             }

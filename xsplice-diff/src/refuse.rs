@@ -335,7 +335,30 @@ fn table_verdict(
     format!("{summary}; entries are carried with the functions they describe")
 }
 
+/// `file:line` of the first symbol (by address) with a known declaration in the
+/// section `name`, patched build first: a section has no source line of its own.
+fn section_loc(v: &PairView<'_>, name: &str) -> Option<String> {
+    for (obj, dbg) in [(v.patched, v.p_dbg), (v.orig, v.o_dbg)] {
+        let Some(sec) = obj.sections.iter().find(|s| s.name == name) else {
+            continue;
+        };
+        let mut syms: Vec<_> = obj
+            .symbols
+            .iter()
+            .filter(|y| {
+                y.section == Some(sec.index) && matches!(y.kind, SymKind::Func | SymKind::Object)
+            })
+            .collect();
+        syms.sort_by_key(|y| (y.value, y.index));
+        if let Some(l) = syms.iter().find_map(|y| dbg.loc(&y.name)) {
+            return Some(l);
+        }
+    }
+    None
+}
+
 fn refuse_section(v: &PairView<'_>, r: &mut Refusals, name: &str, why: &str, refuse: Option<&str>) {
+    let loc = section_loc(v, name);
     let p = match refuse {
         Some(reason) => Problem::new(
             ProblemKind::SpecialSection,
@@ -352,7 +375,7 @@ fn refuse_section(v: &PairView<'_>, r: &mut Refusals, name: &str, why: &str, ref
             ),
         ),
     };
-    r.problems.push(p);
+    r.problems.push(p.at(loc));
 }
 
 fn struct_layouts(v: &PairView<'_>, r: &mut Refusals) {

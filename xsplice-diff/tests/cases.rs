@@ -553,4 +553,5 @@ cases!(
     livepatch_hooks,
     file_prefix,
     inlined_line_shift,
+    unknown_section,
 );

@@ -590,7 +590,9 @@ fn name_sections(c: &Cursor, sections: &mut [Shdr], shstrndx: usize, shnum: u64)
         &format!("Elf64_Shdr[{shstrndx}]"),
         shnum,
     )?;
-    let table = sections[shstrndx].clone();
+    let mut table = sections[shstrndx].clone();
+    // Not named yet: errors about the names call it by its role.
+    table.name = format!("the section name table (section {shstrndx})");
     check_strtab(c, &table, "section names")?;
     for s in sections.iter_mut().skip(1) {
         let st = format!("Elf64_Shdr[{}]", s.index);
