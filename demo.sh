@@ -21,7 +21,10 @@ fi
 
 echo "== building the tools"
 cargo build --release -q -p xsplice-build -p xsplice-sign -p xsplice-inspect -p runtime-sim
-bin=target/release
+# Where cargo put them (honours CARGO_TARGET_DIR and .cargo/config.toml).
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin=${target_dir:-target}/release
 
 echo "== building the example hypervisor and the patched source trees"
 make -s -C examples >/dev/null

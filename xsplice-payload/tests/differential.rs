@@ -77,6 +77,43 @@ fn our_relocs(p: &ReadPayload) -> Vec<(String, u64, String, String, i64)> {
         .collect()
 }
 
+/// (target section, offset, type, symbol, addend) from the relocations `objdump -dr`
+/// prints inline in its disassembly (`\t\t\tc: R_X86_64_PLT32\tname-0x4`).
+fn objdump_inline_relocs(text: &str) -> Vec<(String, u64, String, String, i64)> {
+    let mut out = Vec::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Disassembly of section ") {
+            section = rest.trim_end_matches(':').to_string();
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("\t\t\t") else {
+            continue;
+        };
+        let (offset, rest) = rest.split_once(": ").unwrap();
+        let (ty, value) = rest.split_once('\t').unwrap();
+        let (sym, addend) = match (value.rfind("+0x"), value.rfind("-0x")) {
+            (Some(i), _) => (
+                &value[..i],
+                i64::from_str_radix(&value[i + 3..], 16).unwrap(),
+            ),
+            (None, Some(i)) => (
+                &value[..i],
+                -i64::from_str_radix(&value[i + 3..], 16).unwrap(),
+            ),
+            (None, None) => (value, 0),
+        };
+        out.push((
+            section.clone(),
+            u64::from_str_radix(offset, 16).unwrap(),
+            ty.to_string(),
+            sym.to_string(),
+            addend,
+        ));
+    }
+    out
+}
+
 /// (name, value, size, type, bind, section) from `readelf -s -W`.
 fn readelf_symbols(
     text: &str,
@@ -117,6 +154,7 @@ fn readelf_symbols(
 #[test]
 fn binutils_read_every_fixture_without_warnings_and_agree() {
     let dir = tempfile::tempdir().unwrap();
+    let mut inline_seen = 0;
     for (name, bytes) in fixtures() {
         let path = dir.path().join(format!("{name}.xsplice"));
         std::fs::write(&path, &bytes).unwrap();
@@ -125,6 +163,33 @@ fn binutils_read_every_fixture_without_warnings_and_agree() {
         run("readelf", &["-a", "-W"], &path);
         let disasm = run("objdump", &["-dr"], &path);
         assert!(disasm.contains("file format elf64-x86-64"), "{disasm}");
+        // objdump shows the relocations of code inline: exactly ours for text sections.
+        let text_sections: Vec<&str> = ours
+            .elf_sections
+            .iter()
+            .filter(|s| s.flags & u64::from(object::elf::SHF_EXECINSTR) != 0)
+            .map(|s| s.name.as_str())
+            .collect();
+        let inline = objdump_inline_relocs(&disasm);
+        let mine: Vec<_> = ours
+            .elf_relocations
+            .iter()
+            .filter(|g| text_sections.contains(&g.target_section.as_str()))
+            .flat_map(|g| {
+                g.entries.iter().map(|r| {
+                    (
+                        g.target_section.clone(),
+                        r.offset,
+                        r.type_name.clone(),
+                        r.symbol.clone(),
+                        r.addend,
+                    )
+                })
+            })
+            .collect();
+        assert_eq!(inline, mine, "{name}: objdump's inline relocations differ");
+        assert!(!text_sections.is_empty());
+        inline_seen += inline.len();
 
         let relocs = readelf_relocs(&run("readelf", &["-r", "-W"], &path));
         assert_eq!(relocs, our_relocs(&ours), "{name}: relocations differ");
@@ -161,6 +226,10 @@ fn binutils_read_every_fixture_without_warnings_and_agree() {
             .collect();
         assert_eq!(theirs, mine, "{name}: symbols differ");
     }
+    assert!(
+        inline_seen > 0,
+        "no fixture has a code relocation to compare"
+    );
 }
 
 #[test]

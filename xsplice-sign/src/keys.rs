@@ -33,9 +33,7 @@ pub enum KeyError {
         position: Option<usize>,
         reason: String,
     },
-    #[error(
-        "the private key is encrypted and no passphrase was given (set the passphrase environment variable)"
-    )]
+    #[error("the private key is encrypted and no passphrase was given")]
     NeedPassphrase,
     #[error(
         "cannot decrypt the private key: wrong passphrase or unsupported encryption ({reason})"

@@ -213,7 +213,7 @@ fn run(config: Config) -> Result<String, Failure> {
                 SigningKey::from_pem_or_der(&read(&key, "key")?, passphrase.as_deref()).map_err(
                     |e| {
                         let hint = if matches!(e, xsplice_sign::KeyError::NeedPassphrase) {
-                            format!(" ({PASSPHRASE_ENV})")
+                            format!(": put it in the environment variable {PASSPHRASE_ENV}")
                         } else {
                             String::new()
                         };
