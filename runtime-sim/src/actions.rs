@@ -6,7 +6,7 @@
 //! is restored. With `time` 0 the action waits as long as needed; if a CPU never
 //! joins, it stays PROGRESS.
 
-use crate::check::{CheckContext, Purpose, plan};
+use crate::check::{AppliedView, CheckContext, Purpose, plan};
 use crate::cpu::{Guard, find_on_stacks};
 use crate::errno::{Errno, Failure, fail};
 use crate::hypervisor::{Completion, Hypervisor};
@@ -36,6 +36,24 @@ impl Hypervisor {
                 .map(|r| r.loaded.build_id.as_slice())
                 .collect(),
             applied_build_ids: applied,
+            applied: self
+                .applied
+                .iter()
+                .filter_map(|s| self.by_serial(*s))
+                .map(|i| {
+                    let r = &self.payloads[i];
+                    AppliedView {
+                        id: r.id.to_string(),
+                        build_id: &r.loaded.build_id,
+                        depends: &r.loaded.model.depends,
+                        sites: r
+                            .saved
+                            .iter()
+                            .map(|s| (s.label.as_str(), s.addr, s.new.len() as u64))
+                            .collect(),
+                    }
+                })
+                .collect(),
         }
     }
 

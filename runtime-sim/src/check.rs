@@ -34,6 +34,17 @@ pub struct CheckContext<'a> {
     /// Build-ids of the payloads loaded (any state) and of those applied.
     pub loaded_build_ids: Vec<&'a [u8]>,
     pub applied_build_ids: Vec<&'a [u8]>,
+    /// The applied payloads, bottom of the stack first.
+    pub applied: Vec<AppliedView<'a>>,
+}
+
+/// What CHECK needs to know of an applied payload.
+pub struct AppliedView<'a> {
+    pub id: String,
+    pub build_id: &'a [u8],
+    pub depends: &'a [Vec<u8>],
+    /// `(label, address, length)` of every byte range its APPLY wrote.
+    pub sites: Vec<(&'a str, u64, u64)>,
 }
 
 /// Why dependencies are being checked.
@@ -217,10 +228,58 @@ pub fn plan(ctx: &CheckContext<'_>, l: &Loaded, purpose: Purpose) -> Result<Plan
             ));
         }
     }
+    check_stacking(ctx, p, &writes)?;
     if let Some(why) = find_on_stacks(ctx.mem, ctx.cpus, &guards) {
         return Err(fail(Errno::EBUSY, why));
     }
     Ok(Plan { writes, guards })
+}
+
+/// A payload may write over bytes an applied payload wrote only if it depends on that
+/// payload, directly or through other applied payloads. Otherwise it was built
+/// without the other's change and would silently undo it (an earlier security fix
+/// lost). The rule is the overlap form of Xen's linear stack: unrelated payloads on
+/// different functions stay independent.
+fn check_stacking(
+    ctx: &CheckContext<'_>,
+    p: &xsplice_payload::Payload,
+    writes: &[Write],
+) -> Result<(), Failure> {
+    let mut needed: Vec<&[u8]> = p.depends.iter().map(Vec::as_slice).collect();
+    loop {
+        let before = needed.len();
+        for a in &ctx.applied {
+            if needed.contains(&a.build_id) {
+                for d in a.depends {
+                    if !needed.contains(&d.as_slice()) {
+                        needed.push(d);
+                    }
+                }
+            }
+        }
+        if needed.len() == before {
+            break;
+        }
+    }
+    for a in ctx.applied.iter().filter(|a| !needed.contains(&a.build_id)) {
+        for w in writes {
+            let end = w.addr + w.bytes.len() as u64;
+            if let Some((site, _, _)) = a
+                .sites
+                .iter()
+                .find(|(_, at, len)| w.addr < at + len && *at < end)
+            {
+                return Err(fail(
+                    Errno::EBUSY,
+                    format!(
+                        "{}: the bytes at {:#x} were patched by applied payload `{}` ({site}), which this payload does not depend on; it would undo that patch (build it against a tree with that fix, with --depends on that payload)",
+                        w.label, w.addr, a.id
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The patched symbol: sized as the payload says, in memory of the right kind.

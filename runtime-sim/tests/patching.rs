@@ -417,11 +417,10 @@ fn stacked_payloads_revert_in_order() {
         "a",
         &replace(&image, "a", &[("do_version", ret_const(264))]),
     );
-    up(
-        &mut hv,
-        "b",
-        &replace(&image, "b", &[("do_version", ret_const(265))]),
-    );
+    let a_id = build_id(&replace(&image, "a", &[("do_version", ret_const(264))]));
+    let mut b = replace(&image, "b", &[("do_version", ret_const(265))]);
+    b.depends = vec![a_id];
+    up(&mut hv, "b", &b);
     for id in ["a", "b"] {
         act(&mut hv, id, Action::Check, 0);
         assert_eq!(act(&mut hv, id, Action::Apply, 0), Status::Applied);
@@ -443,6 +442,64 @@ fn stacked_payloads_revert_in_order() {
         now.write(b, &booted.read(b, l).unwrap()).unwrap();
     }
     assert_eq!(now.first_difference(&booted), None);
+}
+
+fn build_id(p: &Payload) -> Vec<u8> {
+    xsplice_payload::read::read(&bytes(p)).unwrap().build_id
+}
+
+#[test]
+fn patching_over_a_payload_needs_a_dependency_on_it() {
+    let fx = Fixture::new();
+    let image = fx.image();
+    let mut hv = fx.boot();
+    let a = replace(&image, "a", &[("do_version", ret_const(264))]);
+    up(&mut hv, "a", &a);
+    // `b` was built without `a`'s change to do_version: it would undo it.
+    up(
+        &mut hv,
+        "b",
+        &replace(&image, "b", &[("do_version", ret_const(265))]),
+    );
+    for id in ["a", "b"] {
+        assert_eq!(act(&mut hv, id, Action::Check, 0), Status::Checked);
+    }
+    assert_eq!(act(&mut hv, "a", Action::Apply, 0), Status::Applied);
+    let before = hv.memory().clone();
+    for action in [Action::Apply, Action::Check] {
+        let why = act_fails(&mut hv, "b", action, 0, Errno::EBUSY);
+        assert!(why.contains("do_version"), "{why}");
+        assert!(why.contains("applied payload `a`"), "{why}");
+        assert!(why.contains("does not depend on"), "{why}");
+    }
+    assert_eq!(hv.memory().first_difference(&before), None);
+    assert_eq!(ret(&mut hv, "do_version", &[0]), 264);
+    // A payload on another function needs no dependency.
+    up(
+        &mut hv,
+        "c",
+        &replace(&image, "c", &[("leaf", ret_const(7))]),
+    );
+    act(&mut hv, "c", Action::Check, 0);
+    assert_eq!(act(&mut hv, "c", Action::Apply, 0), Status::Applied);
+    // Through a dependency chain: `d` depends on `c`, which does not depend on `a`,
+    // so `d` may not patch do_version either; `e` depends on `a` through `d2`.
+    let mut d = replace(&image, "d", &[("do_version", ret_const(266))]);
+    d.depends = vec![build_id(&replace(&image, "c", &[("leaf", ret_const(7))]))];
+    up(&mut hv, "d", &d);
+    act_fails(&mut hv, "d", Action::Check, 0, Errno::EBUSY);
+    let mut d2 = replace(&image, "d2", &[("magic", ret_const(8))]);
+    d2.depends = vec![build_id(&a)];
+    let d2_id = build_id(&d2);
+    up(&mut hv, "d2", &d2);
+    act(&mut hv, "d2", Action::Check, 0);
+    assert_eq!(act(&mut hv, "d2", Action::Apply, 0), Status::Applied);
+    let mut e = replace(&image, "e", &[("do_version", ret_const(267))]);
+    e.depends = vec![d2_id];
+    up(&mut hv, "e", &e);
+    act(&mut hv, "e", Action::Check, 0);
+    assert_eq!(act(&mut hv, "e", Action::Apply, 0), Status::Applied);
+    assert_eq!(ret(&mut hv, "do_version", &[0]), 267);
 }
 
 #[test]
