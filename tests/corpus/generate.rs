@@ -102,6 +102,16 @@ impl File {
     pub fn u64(self, at: usize, v: u64) -> File {
         self.put(at, &v.to_le_bytes())
     }
+    /// Sets a 32-bit field of the section header of `section`.
+    pub fn sh_u32(self, section: &str, field: usize, v: u32) -> File {
+        let h = self.shdr(section);
+        self.u32(h + field, v)
+    }
+    /// Sets a 64-bit field of the section header of `section`.
+    pub fn sh_u64(self, section: &str, field: usize, v: u64) -> File {
+        let h = self.shdr(section);
+        self.u64(h + field, v)
+    }
     fn read_u64(&self, at: usize) -> u64 {
         u64::from_le_bytes(self.bytes[at..at + 8].try_into().unwrap())
     }
@@ -228,11 +238,10 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
             f.u64(h + SH_ADDRALIGN, 8192),
         ));
     }
-    {
-        let f = base();
-        let h = f.shdr(".rela.text.tiny_add");
-        out.push(("sh-link-out-of-range.xsplice", f.u32(h + SH_LINK, 500)));
-    }
+    out.push((
+        "sh-link-out-of-range.xsplice",
+        base().sh_u32(".rela.text.tiny_add", SH_LINK, 500),
+    ));
     {
         let f = base();
         let s = f.section(".shstrtab");
@@ -252,11 +261,10 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
             f.u32(h + SH_TYPE, elf::SHT_PROGBITS),
         ));
     }
-    {
-        let f = base();
-        let h = f.shdr(".text.tiny_add");
-        out.push(("section-address-misaligned.xsplice", f.u64(h + SH_ADDR, 8)));
-    }
+    out.push((
+        "section-address-misaligned.xsplice",
+        base().sh_u64(".text.tiny_add", SH_ADDR, 8),
+    ));
     {
         let f = base();
         let h = f.shdr(".bss.scratch");
@@ -266,21 +274,18 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
         ));
     }
     // The symbol table and its string table.
-    {
-        let f = base();
-        let h = f.shdr(".symtab");
-        out.push(("no-symtab.xsplice", f.u32(h + SH_TYPE, elf::SHT_PROGBITS)));
-    }
-    {
-        let f = base();
-        let h = f.shdr(".strtab");
-        out.push(("two-symtabs.xsplice", f.u32(h + SH_TYPE, elf::SHT_SYMTAB)));
-    }
-    {
-        let f = base();
-        let h = f.shdr(".symtab");
-        out.push(("symtab-size-zero.xsplice", f.u64(h + SH_SIZE, 0)));
-    }
+    out.push((
+        "no-symtab.xsplice",
+        base().sh_u32(".symtab", SH_TYPE, elf::SHT_PROGBITS),
+    ));
+    out.push((
+        "two-symtabs.xsplice",
+        base().sh_u32(".strtab", SH_TYPE, elf::SHT_SYMTAB),
+    ));
+    out.push((
+        "symtab-size-zero.xsplice",
+        base().sh_u64(".symtab", SH_SIZE, 0),
+    ));
     {
         let f = base();
         let h = f.shdr(".symtab");
@@ -298,22 +303,17 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
             f.u64(h + SH_SIZE, size - 1),
         ));
     }
-    {
-        let f = base();
-        let h = f.shdr(".symtab");
-        out.push(("symtab-first-global-zero.xsplice", f.u32(h + SH_INFO, 0)));
-    }
+    out.push((
+        "symtab-first-global-zero.xsplice",
+        base().sh_u32(".symtab", SH_INFO, 0),
+    ));
     {
         let f = base();
         let h = f.shdr(".symtab");
         let note = f.section(".note.gnu.build-id").index as u32;
         out.push(("symtab-strtab-not-strtab.xsplice", f.u32(h + SH_LINK, note)));
     }
-    {
-        let f = base();
-        let h = f.shdr(".strtab");
-        out.push(("strtab-empty.xsplice", f.u64(h + SH_SIZE, 0)));
-    }
+    out.push(("strtab-empty.xsplice", base().sh_u64(".strtab", SH_SIZE, 0)));
     {
         let f = base();
         let s = f.section(".strtab");
@@ -327,11 +327,10 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
         let flags = u64::from(elf::SHF_ALLOC | elf::SHF_EXECINSTR | elf::SHF_WRITE);
         out.push(("wx-section.xsplice", f.u64(h + SH_FLAGS, flags)));
     }
-    {
-        let f = base();
-        let h = f.shdr(".rela.text.tiny_add");
-        out.push(("rel-section.xsplice", f.u32(h + SH_TYPE, elf::SHT_REL)));
-    }
+    out.push((
+        "rel-section.xsplice",
+        base().sh_u32(".rela.text.tiny_add", SH_TYPE, elf::SHT_REL),
+    ));
     out.push((
         "unknown-xsplice-section.xsplice",
         base().replace_in(".shstrtab", b".bss.scratch\0", b".xsplice.bad\0"),
@@ -471,22 +470,20 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
         let r = f.rela(".rela.text.tiny_add", 0);
         out.push(("reloc-plt32-out-of-range.xsplice", f.u64(r, 0xf)));
     }
-    {
-        let f = base();
-        let h = f.shdr(".rela.text.tiny_add");
-        out.push(("rela-target-out-of-range.xsplice", f.u32(h + SH_INFO, 500)));
-    }
+    out.push((
+        "rela-target-out-of-range.xsplice",
+        base().sh_u32(".rela.text.tiny_add", SH_INFO, 500),
+    ));
     {
         let f = base();
         let h = f.shdr(".rela.text.tiny_add");
         let strtab = f.section(".strtab").index as u32;
         out.push(("rela-link-not-symtab.xsplice", f.u32(h + SH_LINK, strtab)));
     }
-    {
-        let f = base();
-        let h = f.shdr(".rela.text.tiny_add");
-        out.push(("rela-entsize-too-small.xsplice", f.u64(h + SH_ENTSIZE, 16)));
-    }
+    out.push((
+        "rela-entsize-too-small.xsplice",
+        base().sh_u64(".rela.text.tiny_add", SH_ENTSIZE, 16),
+    ));
     {
         let f = base();
         let h = f.shdr(".rela.text.tiny_add");
@@ -657,8 +654,8 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
         p.symbols = vec![];
         p
     };
-    {
-        let mut p = only_code("missing-symbol", "tiny_version");
+    // The first code section calls an undefined `no_such_function`.
+    let call_missing_symbol = |p: &mut Payload| {
         p.symbols = vec![Symbol {
             name: "no_such_function".into(),
             kind: SymbolKind::NoType,
@@ -671,6 +668,10 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
             target: RelocTarget::Symbol(0),
             addend: -4,
         });
+    };
+    {
+        let mut p = only_code("missing-symbol", "tiny_version");
+        call_missing_symbol(&mut p);
         out.push(("missing-symbol.xsplice", File::of(&p)));
     }
     {
@@ -764,18 +765,7 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
         // Over 64 MiB and an unresolvable symbol too: the build-id refusal comes first.
         let mut p = only_code("id-first", "tiny_version");
         p.target_build_id = b"another-hypervisor!!".to_vec();
-        p.symbols = vec![Symbol {
-            name: "no_such_function".into(),
-            kind: SymbolKind::NoType,
-            global: true,
-            definition: None,
-        }];
-        p.sections[0].relocs.push(Reloc {
-            offset: 1,
-            r_type: elf::R_X86_64_PC32,
-            target: RelocTarget::Symbol(0),
-            addend: -4,
-        });
+        call_missing_symbol(&mut p);
         for i in 0..5 {
             p.sections.push(ContentSection {
                 size: 15 << 20,
