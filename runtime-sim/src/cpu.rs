@@ -10,6 +10,7 @@
 //! with `rbp`; it can only err on the safe side (a stale word refuses a patch).
 
 use crate::exec::{self, ARG_REGS, ExecError, RAX, RSP, Regs, RunEnd, StopAt};
+use crate::fixup::Fixups;
 use crate::memory::Memory;
 
 /// An argument of a call: an integer, or a buffer placed in the CPU's buffer area
@@ -98,6 +99,7 @@ impl Cpu {
         addr: u64,
         args: &[Arg],
         stop: Option<StopAt>,
+        fixups: &Fixups,
     ) -> Result<CallOutcome, CallError> {
         if let Some(p) = &self.paused {
             return Err(CallError::Busy {
@@ -147,7 +149,7 @@ impl Cpu {
             regs,
             buffers,
         });
-        self.run(mem, sentinel, max_instructions, stop)
+        self.run(mem, sentinel, max_instructions, stop, fixups)
     }
 
     /// Continues a paused call.
@@ -157,11 +159,12 @@ impl Cpu {
         sentinel: u64,
         max_instructions: u64,
         stop: Option<StopAt>,
+        fixups: &Fixups,
     ) -> Result<CallOutcome, CallError> {
         if self.paused.is_none() {
             return Err(CallError::NotPaused(self.id));
         }
-        self.run(mem, sentinel, max_instructions, stop)
+        self.run(mem, sentinel, max_instructions, stop, fixups)
     }
 
     fn run(
@@ -170,9 +173,10 @@ impl Cpu {
         sentinel: u64,
         max_instructions: u64,
         stop: Option<StopAt>,
+        fixups: &Fixups,
     ) -> Result<CallOutcome, CallError> {
         let mut p = self.paused.take().expect("a call is in progress");
-        match exec::run(mem, &mut p.regs, sentinel, stop, max_instructions) {
+        match exec::run(mem, &mut p.regs, sentinel, stop, max_instructions, fixups) {
             Ok(RunEnd::Paused) => {
                 let rip = p.regs.rip;
                 self.paused = Some(p);

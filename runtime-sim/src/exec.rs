@@ -9,6 +9,7 @@
 use unicorn_engine::unicorn_const::{Arch, HookType, MemType, Mode, Prot};
 use unicorn_engine::{RegisterX86, Unicorn};
 
+use crate::fixup::Fixups;
 use crate::memory::{Memory, PAGE_SIZE};
 
 /// General-purpose registers, in the order of [`GPR_NAMES`], plus `rip` and `rflags`.
@@ -141,6 +142,7 @@ pub fn run(
     sentinel: u64,
     stop: Option<StopAt>,
     max_instructions: u64,
+    fixups: &Fixups,
 ) -> Result<RunEnd, ExecError> {
     let mut uc =
         Unicorn::new_with_data(Arch::X86, Mode::MODE_64, RunData::default()).map_err(engine_err)?;
@@ -207,7 +209,27 @@ pub fn run(
     })
     .map_err(engine_err)?;
 
-    let result = uc.emu_start(regs.rip, sentinel, 0, 0);
+    let mut result = uc.emu_start(regs.rip, sentinel, 0, 0);
+    // A data fault at an instruction with an exception-table entry continues at its
+    // fixup (`crate::fixup`), as the hypervisor's fault handler would.
+    loop {
+        let d = uc.get_data();
+        let Some((t, _)) = d.fault else { break };
+        let data = matches!(
+            t,
+            MemType::READ_UNMAPPED
+                | MemType::WRITE_UNMAPPED
+                | MemType::READ_PROT
+                | MemType::WRITE_PROT
+        );
+        let rip = uc.reg_read(RegisterX86::RIP).map_err(engine_err)?;
+        let Some(cont) = fixups.lookup(rip).filter(|_| data) else {
+            break;
+        };
+        uc.get_data_mut().fault = None;
+        uc.reg_write(RegisterX86::RIP, cont).map_err(engine_err)?;
+        result = uc.emu_start(cont, sentinel, 0, 0);
+    }
 
     for r in runs.iter().filter(|r| r.perm.write) {
         let mut a = r.base;

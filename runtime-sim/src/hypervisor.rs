@@ -8,6 +8,8 @@
 
 use xsplice_image::{Image, LookupError};
 
+use crate::fixup::{EX_TABLE_SECTIONS, EX_TABLE_SYMBOLS, Fixups};
+
 use crate::boot::{self, BootError, Layout, SimConfig};
 use crate::check::Write;
 use crate::cpu::{Arg, CallError, CallOutcome, CallResult, Cpu, Guard};
@@ -413,15 +415,57 @@ impl Hypervisor {
     ) -> Result<CallOutcome, CallError> {
         let addr = self.resolve_symbol(function)?;
         let (sentinel, max) = (self.layout.sentinel, self.config.max_instructions);
+        let fixups = self.fixups();
         let c = self.cpus.get_mut(cpu).ok_or(CallError::NoCpu(cpu))?;
-        c.call(&mut self.mem, sentinel, max, function, addr, args, stop)
+        c.call(
+            &mut self.mem,
+            sentinel,
+            max,
+            function,
+            addr,
+            args,
+            stop,
+            &fixups,
+        )
+    }
+
+    /// The exception-table entries of the image and of every loaded payload
+    /// (`crate::fixup`), read from simulated memory.
+    pub fn fixups(&self) -> Fixups {
+        let named = |n: &str| EX_TABLE_SECTIONS.contains(&n);
+        let mut tables: Vec<(u64, u64)> = self
+            .image
+            .sections()
+            .iter()
+            .filter(|s| s.alloc && named(&s.name))
+            .map(|s| (s.addr, s.size))
+            .collect();
+        // A linker script may fold the table into another output section and mark it
+        // with start/stop symbols instead (Xen's xen-syms does).
+        for (start, stop) in EX_TABLE_SYMBOLS {
+            if let (Ok(a), Ok(b)) = (self.image.lookup(start), self.image.lookup(stop))
+                && a.addr <= b.addr
+            {
+                tables.push((a.addr, b.addr - a.addr));
+            }
+        }
+        for r in &self.payloads {
+            let l = &r.loaded;
+            for (i, s) in l.model.sections.iter().enumerate() {
+                if named(&s.name) {
+                    tables.push((l.content_addr(i, 0), s.size));
+                }
+            }
+        }
+        Fixups::collect(&self.mem, &tables)
     }
 
     /// Continues the call a CPU is paused in.
     pub fn resume(&mut self, cpu: usize, stop: Option<StopAt>) -> Result<CallOutcome, CallError> {
         let (sentinel, max) = (self.layout.sentinel, self.config.max_instructions);
+        let fixups = self.fixups();
         let c = self.cpus.get_mut(cpu).ok_or(CallError::NoCpu(cpu))?;
-        c.resume(&mut self.mem, sentinel, max, stop)
+        c.resume(&mut self.mem, sentinel, max, stop, &fixups)
     }
 
     /// Fault drill (off by default): the `k`-th (0-based) patch-site write of the

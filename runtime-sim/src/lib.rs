@@ -8,6 +8,7 @@ pub mod client;
 pub mod cpu;
 pub mod errno;
 pub mod exec;
+pub mod fixup;
 pub mod fuzz;
 pub mod hypercall;
 pub mod hypervisor;

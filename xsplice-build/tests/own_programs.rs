@@ -1,8 +1,13 @@
-//! A hotpatch stack, end to end, on a program that is not the bundled example: the
-//! first fix (A → B) and a second fix of the same function (B → C) built with
-//! `--depends` on the first, both against the image built from A. The simulator runs
-//! both in order, refuses the second fix when it was built without the dependency
-//! (it would undo the first), and reverts them top first.
+//! End to end on small programs of their own (not the bundled example): source
+//! fixes built by xsplice-build against the image built from A, then run in
+//! runtime-sim.
+//!
+//! - A hotpatch stack: the first fix (A → B) and a second fix of the same function
+//!   (B → C) built with `--depends` on the first. The simulator runs both in order,
+//!   refuses the second fix when it was built without the dependency (it would undo
+//!   the first), and reverts them top first.
+//! - Exception tables: a guest accessor whose faults are fixed up through `.ex_table`
+//!   (Xen's layout), in the image and in the payload's new code.
 
 mod common;
 
@@ -27,22 +32,22 @@ void _start(void) { for (;;) ; }
 fn write_tree(root: &Path, name: &str, src: &str) -> PathBuf {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("cidx.c"), src).unwrap();
-    dir.join("cidx.c")
+    std::fs::write(dir.join("prog.c"), src).unwrap();
+    dir.join("prog.c")
 }
 
 fn image_from(src: &Path) -> PathBuf {
     let dir = src.parent().unwrap();
     let st = Command::new("gcc")
         .args(CFLAGS.split_whitespace())
-        .args(["-ffunction-sections", "-c", "cidx.c", "-o", "cidx.o"])
+        .args(["-ffunction-sections", "-c", "prog.c", "-o", "prog.o"])
         .current_dir(dir)
         .status()
         .unwrap();
     assert!(st.success());
     let st = Command::new("ld")
         .args(["-static", "-nostdlib", "--build-id=sha1", "-e", "_start"])
-        .args(["-o", "image", "cidx.o"])
+        .args(["-o", "image", "prog.o"])
         .current_dir(dir)
         .status()
         .unwrap();
@@ -174,4 +179,73 @@ fn second_fix_of_a_function_stacks_on_the_first() {
         now.write(base, &booted.read(base, len).unwrap()).unwrap();
     }
     assert_eq!(now.first_difference(&booted), None);
+}
+
+/// A guest accessor in Xen's style: a faulting read continues at a fixup that
+/// yields -EFAULT (14), listed in `.ex_table` (self-relative `addr`, `cont`).
+const GUEST: &str = r#"
+#define F __attribute__((noipa))
+static inline long read_guest(const long *p) {
+    long v;
+    asm volatile("1: mov (%1), %0\n2:\n"
+                 ".pushsection .fixup,\"ax\"\n3: mov $-14, %0\n jmp 2b\n.popsection\n"
+                 ".pushsection .ex_table,\"a\"\n .balign 4\n .long 1b - ., 3b - .\n.popsection"
+                 : "=r"(v) : "r"(p) : "memory");
+    return v;
+}
+F long sum_guest(const long *p, long n) {
+    long s = 0;
+    for (long i = 0; i < n; i++) s += read_guest(p + i);
+    return s;
+}
+void _start(void) { for (;;) ; }
+"#;
+
+#[test]
+fn exception_fixups_run_in_the_image_and_in_the_payload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = write_tree(tmp.path(), "a", GUEST);
+    // The fix: a faulting read ends the sum with -EFAULT instead of adding it in.
+    let b = write_tree(
+        tmp.path(),
+        "b",
+        &GUEST.replace(
+            "s += read_guest(p + i);",
+            "{ long v = read_guest(p + i); if (v == -14) return -14; s += v; }",
+        ),
+    );
+    let image = image_from(&a);
+    let payload = tmp.path().join("fix.xsplice");
+    ok(&build(&a, &b, &image, &payload, None));
+    let read = xsplice_payload::read::read(&std::fs::read(&payload).unwrap()).unwrap();
+    let names: Vec<&str> = read
+        .payload
+        .sections
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(names.contains(&".ex_table"), "{names:?}");
+
+    let img = Image::from_path(&image).unwrap();
+    let mut hv =
+        Hypervisor::boot(img, SimConfig::default(), Policy::default(), Trust::none()).unwrap();
+    // The image's own table: one entry, for the read in sum_guest.
+    assert_eq!(hv.fixups().len(), 1);
+    // An unmapped guest address: each read faults and is fixed up.
+    let bad = [Arg::Int(0x1000), Arg::Int(3)];
+    assert_eq!(hv.call(0, "sum_guest", &bad).unwrap().ret as i64, -42);
+
+    hv.upload(pid("fix"), &std::fs::read(&payload).unwrap())
+        .unwrap();
+    assert_eq!(
+        hv.fixups().len(),
+        2,
+        "the payload's entry joins the image's"
+    );
+    assert_eq!(act(&mut hv, "fix", Action::Check), Status::Checked);
+    assert_eq!(act(&mut hv, "fix", Action::Apply), Status::Applied);
+    // The new code faults at its own instruction: only the payload's entry covers it.
+    assert_eq!(hv.call(0, "sum_guest", &bad).unwrap().ret as i64, -14);
+    assert_eq!(act(&mut hv, "fix", Action::Revert), Status::Reverted);
+    assert_eq!(hv.call(0, "sum_guest", &bad).unwrap().ret as i64, -42);
 }
