@@ -34,6 +34,10 @@ enum Cmd {
         #[arg(long, default_value_t = 2)]
         cpus: usize,
         payload: PathBuf,
+        /// An earlier payload of the hotpatch stack (repeatable, in order): uploaded
+        /// and applied first, as on a host that already runs it.
+        #[arg(long, value_name = "EARLIER")]
+        applied: Vec<PathBuf>,
         /// FUNCTION(ARGS)=VALUE: the value the call must return once patched.
         /// FUNCTION(ARGS) alone: the value it returns on --expect-from's image.
         #[arg(long = "probe", required = true)]
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
             trust,
             cpus,
             payload,
+            applied,
             probes,
             expect_from,
         } => {
@@ -136,6 +141,7 @@ fn main() -> ExitCode {
                 hypervisor,
                 trust,
                 payload,
+                applied,
                 probes,
                 cpus,
                 expect_from,

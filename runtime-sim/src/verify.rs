@@ -4,6 +4,10 @@
 //! results → apply → every probe must return its expected value → revert → every
 //! probe must return what it returned before → unload. All through the hypercall
 //! interface as domain 0.
+//!
+//! With `--applied EARLIER` (repeatable, in order) the earlier payloads of a hotpatch
+//! stack are uploaded and applied first, as on a host that already runs them; the
+//! "unpatched" values are then those of the hypervisor with that stack.
 
 use std::path::PathBuf;
 
@@ -102,6 +106,8 @@ pub struct VerifyConfig {
     pub hypervisor: PathBuf,
     pub trust: Vec<PathBuf>,
     pub payload: PathBuf,
+    /// Earlier payloads of the stack, applied (in order) before anything else.
+    pub applied: Vec<PathBuf>,
     pub probes: Vec<Probe>,
     pub cpus: usize,
     /// The patched build's image: probes without `=VALUE` expect what they return
@@ -153,9 +159,19 @@ impl VerifyReport {
             s += &format!("expected values: from the patched build {from}\n");
         }
         s += "\n";
-        s += &format!("{:<8}  {:<12}  ok\n", "step", "result");
+        let sw = self
+            .steps
+            .iter()
+            .map(|t| t.0.len())
+            .max()
+            .unwrap_or(0)
+            .max(8);
+        s += &format!("{:<sw$}  {:<12}  ok\n", "step", "result");
         for (step, res, ok) in &self.steps {
-            s += &format!("{step:<8}  {res:<12}  {}\n", if *ok { "yes" } else { "NO" });
+            s += &format!(
+                "{step:<sw$}  {res:<12}  {}\n",
+                if *ok { "yes" } else { "NO" }
+            );
         }
         let show = |r: &Option<Result<u64, String>>| match r {
             None => "-".to_string(),
@@ -226,8 +242,15 @@ fn run_probes(hv: &mut Hypervisor, probes: &[Probe]) -> Vec<Result<u64, String>>
 pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
     let image = Image::from_path(&cfg.hypervisor).map_err(|e| VerifyError(e.to_string()))?;
     let trust = Trust::from_paths(&cfg.trust).map_err(|e| VerifyError(e.to_string()))?;
-    let bytes = std::fs::read(&cfg.payload)
-        .map_err(|e| VerifyError(format!("{}: cannot read: {e}", cfg.payload.display())))?;
+    let read = |p: &PathBuf| {
+        std::fs::read(p).map_err(|e| VerifyError(format!("{}: cannot read: {e}", p.display())))
+    };
+    let bytes = read(&cfg.payload)?;
+    let earlier = cfg
+        .applied
+        .iter()
+        .map(read)
+        .collect::<Result<Vec<_>, _>>()?;
     let config = SimConfig {
         cpus: cfg.cpus,
         ..SimConfig::default()
@@ -243,6 +266,18 @@ pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
         notes: Vec::new(),
     };
     let mut c = Client::new(0);
+    let mut notes = Vec::new();
+    for (n, (b, path)) in earlier.iter().zip(&cfg.applied).enumerate() {
+        let id = format!("applied-{}", n + 1);
+        if let Err(why) = apply_earlier(&mut hv, &mut c, &id, b) {
+            report.steps.push((id, "refused".into(), false));
+            report
+                .notes
+                .push(format!("--applied {}: {why}", path.display()));
+            return Ok(report);
+        }
+        report.steps.push((id, "APPLIED".into(), true));
+    }
     let id = "verify";
     let up = c.upload(&mut hv, id, &bytes);
     report.steps.push((
@@ -251,7 +286,6 @@ pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
             .map_or_else(|e| format!("-{}", e.errno), |()| "LOADED".into()),
         up.is_ok(),
     ));
-    let mut notes = Vec::new();
     if let Err(e) = &up {
         notes.push(e.to_string());
     }
@@ -264,7 +298,8 @@ pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
             Err(e) => format!("-{}", e.errno),
             Ok(()) => status_or_gone(st),
         };
-        if !ok && let Some(f) = hv.payloads().first().and_then(|r| r.error.clone()) {
+        let record = hv.payloads().iter().find(|r| r.id.to_string() == id);
+        if !ok && let Some(f) = record.and_then(|r| r.error.clone()) {
             notes.push(format!("{}: {}", a.name(), f.why));
         }
         report.steps.push((a.name().to_string(), shown, ok));
@@ -296,6 +331,36 @@ pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
     }
     report.notes = notes;
     Ok(report)
+}
+
+/// Uploads, checks and applies an earlier payload of the stack.
+fn apply_earlier(
+    hv: &mut Hypervisor,
+    c: &mut Client,
+    id: &str,
+    bytes: &[u8],
+) -> Result<(), String> {
+    c.upload(hv, id, bytes)
+        .map_err(|e| format!("upload: {e}"))?;
+    for (a, want) in [
+        (Action::Check, Status::Checked),
+        (Action::Apply, Status::Applied),
+    ] {
+        c.action(hv, id, a, 0)
+            .map_err(|e| format!("{}: {e}", a.name()))?;
+        hv.settle();
+        let st = c.get(hv, id).map_err(|e| format!("{}: {e}", a.name()))?;
+        if st != want {
+            let why = hv
+                .payloads()
+                .iter()
+                .find(|r| r.id.to_string() == id)
+                .and_then(|r| r.error.clone())
+                .map_or_else(|| format!("status {st:?}"), |f| f.why);
+            return Err(format!("{}: {why}", a.name()));
+        }
+    }
+    Ok(())
 }
 
 /// Fills in the probes' missing expected values by running them on the patched build

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
+use runtime_sim::verify::{Probe, VerifyConfig, verify};
 use runtime_sim::*;
 use xsplice_image::Image;
 
@@ -168,6 +169,53 @@ fn second_fix_of_a_function_stacks_on_the_first() {
     assert_eq!(check_index(&mut hv, -1), -1);
     assert_eq!(act(&mut hv, "first", Action::Revert), Status::Reverted);
     assert_eq!(check_index(&mut hv, 16), 16);
+
+    // `runtime-sim verify --applied first second`: the proof on a host that already
+    // runs the first fix.
+    let probes = [
+        "check_index(-1)=-22",
+        "check_index(16)=-22",
+        "check_index(3)=3",
+    ];
+    let cfg = VerifyConfig {
+        hypervisor: image.clone(),
+        trust: Vec::new(),
+        payload: second.clone(),
+        applied: vec![first.clone()],
+        probes: probes.iter().map(|p| Probe::parse(p).unwrap()).collect(),
+        cpus: 1,
+        expect_from: None,
+    };
+    let report = verify(&cfg).unwrap();
+    assert!(report.ok(), "{}", report.render());
+    assert_eq!(
+        report.steps[0],
+        ("applied-1".into(), "APPLIED".into(), true)
+    );
+    // "Unpatched" is the hypervisor with the first fix: -1 still passes.
+    let int = |r: &Result<u64, String>| r.clone().map(|v| v as i32);
+    assert_eq!(int(&report.probes[0].before), Ok(-1));
+    assert_eq!(int(&report.probes[1].before), Ok(-22));
+    let bad = verify(&VerifyConfig {
+        payload: unstacked.clone(),
+        ..cfg.clone()
+    })
+    .unwrap();
+    assert!(!bad.ok());
+    assert!(
+        bad.render().contains("does not depend on"),
+        "{}",
+        bad.render()
+    );
+    let missing = verify(&VerifyConfig {
+        applied: vec![tmp.path().join("nope.xsplice")],
+        ..cfg
+    })
+    .unwrap_err();
+    assert!(
+        missing.to_string().contains("nope.xsplice: cannot read"),
+        "{missing}"
+    );
 
     // Every text and data byte is as booted (stacks were used by the calls).
     for id in ["second", "unstacked", "first"] {
