@@ -9,8 +9,7 @@
 //! every word instead of following frame pointers works whatever the compiler did
 //! with `rbp`; it can only err on the safe side (a stale word refuses a patch).
 
-use crate::exec::{self, ARG_REGS, ExecError, RAX, RSP, Regs, RunEnd, StopAt};
-use crate::fixup::Fixups;
+use crate::exec::{self, ARG_REGS, ExecError, RAX, RSP, Regs, RunEnd, StopAt, Traps};
 use crate::memory::Memory;
 
 /// An argument of a call: an integer, or a buffer placed in the CPU's buffer area
@@ -99,7 +98,7 @@ impl Cpu {
         addr: u64,
         args: &[Arg],
         stop: Option<StopAt>,
-        fixups: &Fixups,
+        traps: &Traps,
     ) -> Result<CallOutcome, CallError> {
         if let Some(p) = &self.paused {
             return Err(CallError::Busy {
@@ -149,7 +148,7 @@ impl Cpu {
             regs,
             buffers,
         });
-        self.run(mem, sentinel, max_instructions, stop, fixups)
+        self.run(mem, sentinel, max_instructions, stop, traps)
     }
 
     /// Continues a paused call.
@@ -159,12 +158,12 @@ impl Cpu {
         sentinel: u64,
         max_instructions: u64,
         stop: Option<StopAt>,
-        fixups: &Fixups,
+        traps: &Traps,
     ) -> Result<CallOutcome, CallError> {
         if self.paused.is_none() {
             return Err(CallError::NotPaused(self.id));
         }
-        self.run(mem, sentinel, max_instructions, stop, fixups)
+        self.run(mem, sentinel, max_instructions, stop, traps)
     }
 
     fn run(
@@ -173,10 +172,10 @@ impl Cpu {
         sentinel: u64,
         max_instructions: u64,
         stop: Option<StopAt>,
-        fixups: &Fixups,
+        traps: &Traps,
     ) -> Result<CallOutcome, CallError> {
         let mut p = self.paused.take().expect("a call is in progress");
-        match exec::run(mem, &mut p.regs, sentinel, stop, max_instructions, fixups) {
+        match exec::run(mem, &mut p.regs, sentinel, stop, max_instructions, traps) {
             Ok(RunEnd::Paused) => {
                 let rip = p.regs.rip;
                 self.paused = Some(p);

@@ -6,10 +6,24 @@
 //! return address, reaches a requested stop (an address, or a number of
 //! instructions: the CPU is then *paused* there), or faults.
 
-use unicorn_engine::unicorn_const::{Arch, HookType, MemType, Mode, Prot};
+use unicorn_engine::unicorn_const::{Arch, HookType, MemType, Mode, Prot, uc_error};
 use unicorn_engine::{RegisterX86, Unicorn};
 
+use crate::bugframe::{BugFrames, BugKind};
 use crate::fixup::Fixups;
+
+/// What the simulated hypervisor's exception handlers know: exception-table fixups
+/// and bug frames.
+#[derive(Clone, Debug, Default)]
+pub struct Traps {
+    pub fixups: Fixups,
+    pub bugs: BugFrames,
+}
+
+/// `#UD`, raised by `ud2`.
+const INVALID_OPCODE: u32 = 6;
+/// `ud2` is `0f 0b`.
+const UD2_LEN: u64 = 2;
 use crate::memory::{Memory, PAGE_SIZE};
 
 /// General-purpose registers, in the order of [`GPR_NAMES`], plus `rip` and `rflags`.
@@ -70,6 +84,8 @@ pub enum RunEnd {
 pub enum ExecError {
     #[error("{access} at {addr:#x} (rip {rip:#x})")]
     Fault { access: String, addr: u64, rip: u64 },
+    #[error("{what} (rip {rip:#x})")]
+    Bug { what: String, rip: u64 },
     #[error("interrupt/exception vector {vector} raised at rip {rip:#x}")]
     Interrupt { vector: u32, rip: u64 },
     #[error("did not return within {limit} instructions (rip {rip:#x})")]
@@ -142,7 +158,7 @@ pub fn run(
     sentinel: u64,
     stop: Option<StopAt>,
     max_instructions: u64,
-    fixups: &Fixups,
+    traps: &Traps,
 ) -> Result<RunEnd, ExecError> {
     let mut uc =
         Unicorn::new_with_data(Arch::X86, Mode::MODE_64, RunData::default()).map_err(engine_err)?;
@@ -210,10 +226,30 @@ pub fn run(
     .map_err(engine_err)?;
 
     let mut result = uc.emu_start(regs.rip, sentinel, 0, 0);
-    // A data fault at an instruction with an exception-table entry continues at its
-    // fixup (`crate::fixup`), as the hypervisor's fault handler would.
+    // As the hypervisor's exception handlers would: a data fault at an instruction
+    // with an exception-table entry continues at its fixup (`crate::fixup`); a `ud2`
+    // with a WARN frame continues after it, with a BUG or assert frame it stops the
+    // call with the frame's source location (`crate::bugframe`).
+    let mut bug = None;
     loop {
         let d = uc.get_data();
+        // Unicorn reports `ud2` as an invalid instruction, or as vector 6.
+        let ud = d.vector == Some(INVALID_OPCODE) || result == Err(uc_error::INSN_INVALID);
+        if ud && d.fault.is_none() {
+            let at = d.last_pc;
+            match traps.bugs.lookup(at) {
+                Some(f) if f.kind == BugKind::Warn => {
+                    let cont = at.wrapping_add(UD2_LEN);
+                    uc.get_data_mut().vector = None;
+                    uc.reg_write(RegisterX86::RIP, cont).map_err(engine_err)?;
+                    result = uc.emu_start(cont, sentinel, 0, 0);
+                    continue;
+                }
+                Some(f) => bug = Some((f.describe(), at)),
+                None => {}
+            }
+            break;
+        }
         let Some((t, _)) = d.fault else { break };
         let data = matches!(
             t,
@@ -223,7 +259,7 @@ pub fn run(
                 | MemType::WRITE_PROT
         );
         let rip = uc.reg_read(RegisterX86::RIP).map_err(engine_err)?;
-        let Some(cont) = fixups.lookup(rip).filter(|_| data) else {
+        let Some(cont) = traps.fixups.lookup(rip).filter(|_| data) else {
             break;
         };
         uc.get_data_mut().fault = None;
@@ -244,6 +280,9 @@ pub fn run(
     }
     regs.rip = uc.reg_read(RegisterX86::RIP).map_err(engine_err)?;
     regs.rflags = uc.reg_read(RegisterX86::RFLAGS).map_err(engine_err)?;
+    if let Some((what, rip)) = bug {
+        return Err(ExecError::Bug { what, rip });
+    }
     let d = uc.get_data();
     if regs.rip == sentinel && d.fault.is_none_or(|(_, a)| a == sentinel) {
         return Ok(RunEnd::Returned);

@@ -8,6 +8,8 @@
 
 use xsplice_image::{Image, LookupError};
 
+use crate::bugframe::{BUG_FRAME_SECTIONS, BUG_FRAME_SYMBOLS, BugFrames, BugKind};
+use crate::exec::Traps;
 use crate::fixup::{EX_TABLE_SECTIONS, EX_TABLE_SYMBOLS, Fixups};
 
 use crate::boot::{self, BootError, Layout, SimConfig};
@@ -415,7 +417,7 @@ impl Hypervisor {
     ) -> Result<CallOutcome, CallError> {
         let addr = self.resolve_symbol(function)?;
         let (sentinel, max) = (self.layout.sentinel, self.config.max_instructions);
-        let fixups = self.fixups();
+        let traps = self.traps();
         let c = self.cpus.get_mut(cpu).ok_or(CallError::NoCpu(cpu))?;
         c.call(
             &mut self.mem,
@@ -425,8 +427,55 @@ impl Hypervisor {
             addr,
             args,
             stop,
-            &fixups,
+            &traps,
         )
+    }
+
+    /// What the exception handlers know: [`Hypervisor::fixups`] and
+    /// [`Hypervisor::bug_frames`].
+    pub fn traps(&self) -> Traps {
+        Traps {
+            fixups: self.fixups(),
+            bugs: self.bug_frames(),
+        }
+    }
+
+    /// The bug frames of the image and of every loaded payload (`crate::bugframe`).
+    pub fn bug_frames(&self) -> BugFrames {
+        let kind_of = |n: &str| {
+            BUG_FRAME_SECTIONS
+                .iter()
+                .find(|(s, _)| *s == n)
+                .map(|k| k.1)
+        };
+        let mut tables: Vec<(BugKind, u64, u64)> = self
+            .image
+            .sections()
+            .iter()
+            .filter(|s| s.alloc)
+            .filter_map(|s| kind_of(&s.name).map(|k| (k, s.addr, s.size)))
+            .collect();
+        let (start, stops) = BUG_FRAME_SYMBOLS;
+        if let Ok(mut from) = self.image.lookup(start).map(|s| s.addr) {
+            for (kind, stop) in BugFrames::kinds().into_iter().zip(stops) {
+                let Ok(to) = self.image.lookup(stop).map(|s| s.addr) else {
+                    break;
+                };
+                if to >= from {
+                    tables.push((kind, from, to - from));
+                    from = to;
+                }
+            }
+        }
+        for r in &self.payloads {
+            let l = &r.loaded;
+            for (i, s) in l.model.sections.iter().enumerate() {
+                if let Some(k) = kind_of(&s.name) {
+                    tables.push((k, l.content_addr(i, 0), s.size));
+                }
+            }
+        }
+        BugFrames::collect(&self.mem, &tables)
     }
 
     /// The exception-table entries of the image and of every loaded payload
@@ -463,9 +512,9 @@ impl Hypervisor {
     /// Continues the call a CPU is paused in.
     pub fn resume(&mut self, cpu: usize, stop: Option<StopAt>) -> Result<CallOutcome, CallError> {
         let (sentinel, max) = (self.layout.sentinel, self.config.max_instructions);
-        let fixups = self.fixups();
+        let traps = self.traps();
         let c = self.cpus.get_mut(cpu).ok_or(CallError::NoCpu(cpu))?;
-        c.resume(&mut self.mem, sentinel, max, stop, &fixups)
+        c.resume(&mut self.mem, sentinel, max, stop, &traps)
     }
 
     /// Fault drill (off by default): the `k`-th (0-based) patch-site write of the

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod boot;
+pub mod bugframe;
 pub mod check;
 pub mod client;
 pub mod cpu;

@@ -8,6 +8,8 @@
 //!   the first), and reverts them top first.
 //! - Exception tables: a guest accessor whose faults are fixed up through `.ex_table`
 //!   (Xen's layout), in the image and in the payload's new code.
+//! - Bug frames (Xen's layout): WARN continues, BUG and failed assertions stop the
+//!   call with their source location, in the image and in the payload's new code.
 
 mod common;
 
@@ -296,4 +298,91 @@ fn exception_fixups_run_in_the_image_and_in_the_payload() {
     assert_eq!(hv.call(0, "sum_guest", &bad).unwrap().ret as i64, -14);
     assert_eq!(act(&mut hv, "fix", Action::Revert), Status::Reverted);
     assert_eq!(hv.call(0, "sum_guest", &bad).unwrap().ret as i64, -42);
+}
+
+/// WARN/BUG/assert frames written the way Xen's x86 macros lay them out.
+const FRAMES: &str = r#"
+#define F __attribute__((noipa))
+#define STR(x) #x
+#define XSTR(x) STR(x)
+#define FRAME(type, line, extra_str, extra_words)                                  \
+    asm volatile("1: ud2\n"                                                        \
+                 ".pushsection .rodata.str1.1,\"aMS\",@progbits,1\n"              \
+                 "2: .asciz \"" __FILE__ "\"\n" extra_str                         \
+                 ".popsection\n"                                                  \
+                 ".pushsection .bug_frames." #type ",\"a\",@progbits\n"           \
+                 ".p2align 2\n"                                                   \
+                 "3: .long (1b - 3b) + ((" line " >> 7) << 24)\n"                 \
+                 ".long (2b - 3b) + ((" line " & 127) << 24)\n" extra_words       \
+                 ".popsection")
+#define WARN_HERE() FRAME(1, XSTR(__LINE__), "", "")
+#define BUG_HERE() FRAME(2, XSTR(__LINE__), "", "")
+#define ASSERT_HERE(msg) FRAME(3, XSTR(__LINE__), "4: .asciz \"" msg "\"\n", ".long 0, (4b - 3b)\n")
+F long scale(long x) {
+    if (x < 0)
+        BUG_HERE();
+    if (x > 1000)
+        WARN_HERE();
+    return x * 2;
+}
+F long positive(long x) {
+    if (x <= 0)
+        ASSERT_HERE("x > 0");
+    return x;
+}
+void _start(void) { for (;;) ; }
+"#;
+
+fn line_of(src: &str, needle: &str) -> usize {
+    src.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn bug_frames_warn_continue_and_bug_stops_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = write_tree(tmp.path(), "a", FRAMES);
+    // The fix clamps large values; its WARN stays (on another line).
+    let fixed = FRAMES.replace(
+        "    if (x > 1000)\n        WARN_HERE();\n",
+        "    if (x > 1000) {\n        WARN_HERE();\n        return 2000;\n    }\n",
+    );
+    let b = write_tree(tmp.path(), "b", &fixed);
+    let image = image_from(&a);
+    let payload = tmp.path().join("fix.xsplice");
+    ok(&build(&a, &b, &image, &payload, None));
+
+    let img = Image::from_path(&image).unwrap();
+    let mut hv =
+        Hypervisor::boot(img, SimConfig::default(), Policy::default(), Trust::none()).unwrap();
+    assert_eq!(hv.bug_frames().len(), 3);
+    let call = |hv: &mut Hypervisor, f: &str, x: i64| {
+        hv.call(0, f, &[Arg::Int(x as u64)])
+            .map(|r| r.ret as i64)
+            .map_err(|e| e.to_string())
+    };
+    // WARN: the hypervisor carries on.
+    assert_eq!(call(&mut hv, "scale", 5000), Ok(10000));
+    assert_eq!(call(&mut hv, "scale", 7), Ok(14));
+    let bug = call(&mut hv, "scale", -1).unwrap_err();
+    let want = format!("BUG at prog.c:{}", line_of(FRAMES, "BUG_HERE();"));
+    assert!(bug.contains(&want), "{bug} / {want}");
+    let assert = call(&mut hv, "positive", 0).unwrap_err();
+    let want = format!(
+        "assertion `x > 0` failed at prog.c:{}",
+        line_of(FRAMES, "ASSERT_HERE(\"x > 0\");")
+    );
+    assert!(assert.contains(&want), "{assert} / {want}");
+    assert_eq!(call(&mut hv, "positive", 3), Ok(3));
+
+    hv.upload(pid("fix"), &std::fs::read(&payload).unwrap())
+        .unwrap();
+    assert_eq!(act(&mut hv, "fix", Action::Check), Status::Checked);
+    assert_eq!(act(&mut hv, "fix", Action::Apply), Status::Applied);
+    // The new code's ud2s are described by the payload's own frames, with B's lines.
+    assert_eq!(call(&mut hv, "scale", 5000), Ok(2000));
+    let bug = call(&mut hv, "scale", -1).unwrap_err();
+    let want = format!("BUG at prog.c:{}", line_of(&fixed, "BUG_HERE();"));
+    assert!(bug.contains(&want), "{bug} / {want}");
+    assert_eq!(act(&mut hv, "fix", Action::Revert), Status::Reverted);
+    assert_eq!(call(&mut hv, "scale", 5000), Ok(10000));
 }
