@@ -221,11 +221,13 @@ pub fn build(
         }
         for (pair, name, size, n, piece, about) in grouped {
             let why = if piece {
+                let pieces = if n == 1 { "piece" } else { "pieces" };
                 format!(
-                    "{SPECIAL_WHY}{n} piece(s) of code reached from the carried entries and code"
+                    "{SPECIAL_WHY}{n} {pieces} of code reached from the carried entries and code"
                 )
             } else {
-                format!("{SPECIAL_WHY}{n} entr(y/ies) for {}", about.join(", "))
+                let entries = if n == 1 { "entry" } else { "entries" };
+                format!("{SPECIAL_WHY}{n} {entries} for {}", about.join(", "))
             };
             r.carried.push(CarriedReport {
                 name,
