@@ -705,16 +705,17 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
         });
         out.push(("abs32-overflow-at-load.xsplice", File::of(&p)));
     }
-    {
-        let mut p = only_code("clash", "tiny_version");
+    // A payload defining a new global data object `name`.
+    let exporting = |id: &str, target: &str, name: &str| {
+        let mut p = only_code(id, target);
         p.sections.push(ContentSection::with_data(
-            ".data.tiny_bump",
+            &format!(".data.{name}"),
             ContentKind::Data,
             8,
             vec![0; 8],
         ));
         p.symbols = vec![Symbol {
-            name: "tiny_bump".into(),
+            name: name.into(),
             kind: SymbolKind::Object,
             global: true,
             definition: Some(SymbolDef {
@@ -723,28 +724,16 @@ pub fn bad(image: &Image) -> Vec<(String, Vec<u8>)> {
                 size: 8,
             }),
         }];
-        out.push(("new-global-clashes-with-hypervisor.xsplice", File::of(&p)));
-    }
-    {
-        let mut p = only_code("clash-payload", "tiny_sum");
-        p.sections.push(ContentSection::with_data(
-            ".data.fuzz_export",
-            ContentKind::Data,
-            8,
-            vec![0; 8],
-        ));
-        p.symbols = vec![Symbol {
-            name: "fuzz_export".into(),
-            kind: SymbolKind::Object,
-            global: true,
-            definition: Some(SymbolDef {
-                section: 1,
-                offset: 0,
-                size: 8,
-            }),
-        }];
-        out.push(("new-global-clashes-with-payload.xsplice", File::of(&p)));
-    }
+        File::of(&p)
+    };
+    out.push((
+        "new-global-clashes-with-hypervisor.xsplice",
+        exporting("clash", "tiny_version", "tiny_bump"),
+    ));
+    out.push((
+        "new-global-clashes-with-payload.xsplice",
+        exporting("clash-payload", "tiny_sum", "fuzz_export"),
+    ));
     {
         let mut p = only_code("address-mismatch", "tiny_version");
         p.new[0].section.address += 0x10;
