@@ -13,8 +13,15 @@ use object::Endianness;
 use object::elf;
 use object::read::elf::{FileHeader, SectionHeader as _};
 
+use xsplice_payload::mutate::boundary_value;
+
 use crate::object::{ObjectFile, Target};
 use crate::{DiffOptions, ObjectPair, analyse_pair, diff_objects};
+
+/// Object fields: 24-byte symbols and relocations, 4 KiB pages.
+fn interesting(width: usize, old: u64, pick: u8, raw: u64) -> u64 {
+    boundary_value(width, old, pick, raw, [24, 0x1000])
+}
 
 /// `seed.c` built as the running image's object.
 pub const ORIG_O: &[u8] = include_bytes!("../tests/fixtures/fuzz/orig.o");
@@ -103,29 +110,6 @@ pub fn fields(bytes: &[u8]) -> Vec<FieldAt> {
     out
 }
 
-/// Values that tend to sit on a boundary of some check.
-fn interesting(width: usize, old: u64, pick: u8, raw: u64) -> u64 {
-    let max = if width == 8 {
-        u64::MAX
-    } else {
-        (1u64 << (width * 8)) - 1
-    };
-    let v = match pick % 11 {
-        0 => 0,
-        1 => 1,
-        2 => max,
-        3 => old.wrapping_add(1),
-        4 => old.wrapping_sub(1),
-        5 => old.wrapping_add(24),
-        6 => old.wrapping_add(0x1000),
-        7 => max >> 1,
-        8 => (max >> 1) + 1,
-        9 => old ^ 0x80,
-        _ => raw,
-    };
-    v & max
-}
-
 /// A nearly valid object from fuzzer bytes: `data[0]` picks the seed object and the
 /// number of changes (1-3), then 11 bytes per change pick the field and the value.
 /// Deterministic.
@@ -208,19 +192,7 @@ pub fn fuzz_object(data: &[u8]) {
 mod tests {
     use super::*;
     use crate::DiffOutcome;
-
-    /// xorshift64*: a deterministic byte source.
-    fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
-            })
-            .collect()
-    }
+    use xsplice_payload::mutate::pseudo_random;
 
     /// The fuzz target's 100-iteration smoke run.
     #[test]

@@ -81,8 +81,11 @@ pub fn fields(bytes: &[u8], parsed: &ReadPayload) -> Vec<FieldAt> {
     out
 }
 
-/// Values that tend to sit on a boundary of some check.
-fn interesting(width: usize, old: u64, pick: u8, raw: u64) -> u64 {
+/// Values that tend to sit on a boundary of some check, for a `width`-byte field
+/// holding `old`: `pick` chooses, `steps` are two strides typical of the format
+/// (an entry size, an alignment), `raw` is the value of the last choice. Shared by
+/// every crate's nearly-valid mutator.
+pub fn boundary_value(width: usize, old: u64, pick: u8, raw: u64, steps: [u64; 2]) -> u64 {
     let max = if width == 8 {
         u64::MAX
     } else {
@@ -94,8 +97,8 @@ fn interesting(width: usize, old: u64, pick: u8, raw: u64) -> u64 {
         2 => max,
         3 => old.wrapping_add(1),
         4 => old.wrapping_sub(1),
-        5 => old.wrapping_add(8),
-        6 => old.wrapping_add(64),
+        5 => old.wrapping_add(steps[0]),
+        6 => old.wrapping_add(steps[1]),
         7 => max >> 1,
         8 => (max >> 1) + 1,
         9 => old ^ 0x80,
@@ -103,6 +106,25 @@ fn interesting(width: usize, old: u64, pick: u8, raw: u64) -> u64 {
         _ => raw,
     };
     v & max
+}
+
+/// Payload fields: 8-byte pointers and alignments, 64-byte structures.
+fn interesting(width: usize, old: u64, pick: u8, raw: u64) -> u64 {
+    boundary_value(width, old, pick, raw, [8, 64])
+}
+
+/// xorshift64*: a deterministic byte source for the `smoke()` tests that run each
+/// fuzz target's body in plain `cargo test`.
+pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        })
+        .collect()
 }
 
 /// Builds a nearly valid payload from arbitrary fuzzer bytes. Deterministic.
@@ -378,19 +400,6 @@ pub fn fuzz_roundtrip(data: &[u8]) {
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
-
-    /// xorshift64*: a dependency-free deterministic byte source.
-    pub(crate) fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
-            })
-            .collect()
-    }
 
     /// The fuzz target's 100-iteration smoke run, part of plain `cargo test`.
     #[test]

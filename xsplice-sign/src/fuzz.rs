@@ -123,18 +123,7 @@ pub fn fuzz_split(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
-            })
-            .collect()
-    }
+    use xsplice_payload::mutate::pseudo_random;
 
     /// The fuzz target's 100-iteration smoke run, part of plain `cargo test`.
     #[test]
