@@ -64,29 +64,14 @@ fn symbol(image: &Image, name: &str) -> (u64, u64) {
 /// A trampoline entry replacing `target` by the code at the start of `section`.
 pub fn trampoline(image: &Image, target: &str, section: usize, code_len: u32) -> Entry {
     let (addr, size) = symbol(image, target);
-    Entry {
-        symbol: PatchSymbol {
-            name: target.into(),
-            label: format!("{target}+<0x0>"),
-        },
-        section: SectionInfo {
-            address: addr,
-            size: size as u32,
-            flags: XSPLICE_SECTION_TEXT,
-        },
-        reloc: Some(RelocInfo {
-            addr,
-            isns_target: 0,
-            isns_added: -4,
-            howto: Howto::trampoline(),
-        }),
-        patch: Patch {
-            kind: XSPLICE_PATCH_RELOC_TEXT,
-            size: code_len,
-            addr: 0,
-            content: ContentRef { section, offset: 0 },
-        },
-    }
+    Entry::trampoline(
+        Machine::X86_64,
+        target,
+        addr,
+        size as u32,
+        ContentRef { section, offset: 0 },
+        code_len,
+    )
 }
 
 /// An inline entry writing `len` bytes from `content` at `target + offset`.

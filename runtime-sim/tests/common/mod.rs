@@ -7,7 +7,6 @@ use std::process::Command;
 
 use runtime_sim::{Hypervisor, Policy, SimConfig, Trust};
 use xsplice_image::Image;
-use xsplice_payload::layout::*;
 use xsplice_payload::*;
 
 /// The test hypervisor. Nothing in the simulator knows these names.
@@ -119,29 +118,14 @@ pub fn sym(image: &Image, name: &str) -> (u64, u64) {
 /// One trampoline entry patching `target` with the code at `sections[section]`.
 pub fn trampoline_entry(image: &Image, target: &str, section: usize, code_len: u32) -> Entry {
     let (addr, size) = sym(image, target);
-    Entry {
-        symbol: PatchSymbol {
-            name: target.into(),
-            label: format!("{target}+<0x0>"),
-        },
-        section: SectionInfo {
-            address: addr,
-            size: size as u32,
-            flags: XSPLICE_SECTION_TEXT,
-        },
-        reloc: Some(RelocInfo {
-            addr,
-            isns_target: 0,
-            isns_added: -4,
-            howto: Howto::trampoline(),
-        }),
-        patch: Patch {
-            kind: XSPLICE_PATCH_RELOC_TEXT,
-            size: code_len,
-            addr: 0,
-            content: ContentRef { section, offset: 0 },
-        },
-    }
+    Entry::trampoline(
+        Machine::X86_64,
+        target,
+        addr,
+        size as u32,
+        ContentRef { section, offset: 0 },
+        code_len,
+    )
 }
 
 /// A payload replacing each `(target, code)` by the given machine code.
