@@ -140,47 +140,31 @@ fn inline(
     data: Vec<u8>,
     text: bool,
 ) -> Payload {
-    let (addr, size) = sym(image, target);
-    let n = data.len() as u32;
     Payload {
         machine: Machine::X86_64,
         name: format!("inline-{target}"),
         target_build_id: image.build_id().to_vec(),
         depends: vec![],
-        new: vec![Entry {
-            symbol: PatchSymbol {
-                name: target.into(),
-                label: format!("{target}+<{offset:#x}>"),
+        new: vec![runtime_sim::fuzz::inline(
+            image,
+            target,
+            if text {
+                XSPLICE_PATCH_INLINE_TEXT
+            } else {
+                XSPLICE_PATCH_INLINE_DATA
             },
-            section: SectionInfo {
-                address: addr,
-                size: size as u32,
-                flags: if text {
-                    XSPLICE_SECTION_TEXT | XSPLICE_SECTION_TEXT_INLINE
-                } else {
-                    XSPLICE_SECTION_RODATA
-                },
+            if text {
+                XSPLICE_SECTION_TEXT | XSPLICE_SECTION_TEXT_INLINE
+            } else {
+                XSPLICE_SECTION_RODATA
             },
-            reloc: Some(RelocInfo {
-                addr: addr + offset,
-                isns_target: offset as i64,
-                isns_added: 0,
-                howto: Howto::inline(n),
-            }),
-            patch: Patch {
-                kind: if text {
-                    XSPLICE_PATCH_INLINE_TEXT
-                } else {
-                    XSPLICE_PATCH_INLINE_DATA
-                },
-                size: n,
-                addr: offset,
-                content: ContentRef {
-                    section: 0,
-                    offset: 0,
-                },
+            offset,
+            data.len() as u32,
+            ContentRef {
+                section: 0,
+                offset: 0,
             },
-        }],
+        )],
         old: None,
         sections: vec![ContentSection::with_data(
             ".rodata.inline",
