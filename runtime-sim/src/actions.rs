@@ -20,12 +20,6 @@ enum Outcome {
 
 impl Hypervisor {
     fn check_context(&self) -> CheckContext<'_> {
-        let applied = self
-            .applied
-            .iter()
-            .filter_map(|s| self.by_serial(*s))
-            .map(|i| self.payloads[i].loaded.build_id.as_slice())
-            .collect();
         CheckContext {
             mem: &self.mem,
             cpus: &self.cpus,
@@ -35,7 +29,6 @@ impl Hypervisor {
                 .iter()
                 .map(|r| r.loaded.build_id.as_slice())
                 .collect(),
-            applied_build_ids: applied,
             applied: self
                 .applied
                 .iter()

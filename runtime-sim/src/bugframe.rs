@@ -28,7 +28,7 @@ pub enum BugKind {
 }
 
 impl BugKind {
-    const ALL: [BugKind; 4] = [BugKind::RunFn, BugKind::Warn, BugKind::Bug, BugKind::Assert];
+    pub const ALL: [BugKind; 4] = [BugKind::RunFn, BugKind::Warn, BugKind::Bug, BugKind::Assert];
 
     fn frame_size(self) -> u64 {
         if self == BugKind::Assert { 16 } else { 8 }
@@ -154,10 +154,6 @@ impl BugFrames {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-
-    pub(crate) fn kinds() -> [BugKind; 4] {
-        BugKind::ALL
     }
 }
 

@@ -31,9 +31,8 @@ pub struct CheckContext<'a> {
     pub mem: &'a Memory,
     pub cpus: &'a [Cpu],
     pub running_build_id: &'a [u8],
-    /// Build-ids of the payloads loaded (any state) and of those applied.
+    /// Build-ids of the payloads loaded (any state).
     pub loaded_build_ids: Vec<&'a [u8]>,
-    pub applied_build_ids: Vec<&'a [u8]>,
     /// The applied payloads, bottom of the stack first.
     pub applied: Vec<AppliedView<'a>>,
 }
@@ -68,10 +67,11 @@ fn label(e: &Entry) -> &str {
 pub fn plan(ctx: &CheckContext<'_>, l: &Loaded, purpose: Purpose) -> Result<Plan, Failure> {
     let p = &l.model;
     check_target(p, ctx.running_build_id)?;
+    let applied: Vec<&[u8]> = ctx.applied.iter().map(|a| a.build_id).collect();
     for dep in &p.depends {
         let (set, what) = match purpose {
             Purpose::Check => (&ctx.loaded_build_ids, "loaded"),
-            Purpose::Apply => (&ctx.applied_build_ids, "applied"),
+            Purpose::Apply => (&applied, "applied"),
         };
         if !set.contains(&dep.as_slice()) {
             return Err(fail(

@@ -9,8 +9,9 @@
 //! every word instead of following frame pointers works whatever the compiler did
 //! with `rbp`; it can only err on the safe side (a stale word refuses a patch).
 
-use crate::exec::{self, ARG_REGS, ExecError, RAX, RSP, Regs, RunEnd, StopAt, Traps};
+use crate::exec::{self, ARG_REGS, ExecError, RAX, RSP, Regs, RunEnd, StopAt};
 use crate::memory::Memory;
+use crate::traps::Traps;
 
 /// An argument of a call: an integer, or a buffer placed in the CPU's buffer area
 /// whose address is passed.

@@ -9,16 +9,8 @@
 use unicorn_engine::unicorn_const::{Arch, HookType, MemType, Mode, Prot, uc_error};
 use unicorn_engine::{RegisterX86, Unicorn};
 
-use crate::bugframe::{BugFrames, BugKind};
-use crate::fixup::Fixups;
-
-/// What the simulated hypervisor's exception handlers know: exception-table fixups
-/// and bug frames.
-#[derive(Clone, Debug, Default)]
-pub struct Traps {
-    pub fixups: Fixups,
-    pub bugs: BugFrames,
-}
+use crate::bugframe::BugKind;
+use crate::traps::Traps;
 
 /// `#UD`, raised by `ud2`.
 const INVALID_OPCODE: u32 = 6;

@@ -8,10 +8,6 @@
 
 use xsplice_image::{Image, LookupError};
 
-use crate::bugframe::{BUG_FRAME_SECTIONS, BUG_FRAME_SYMBOLS, BugFrames, BugKind};
-use crate::exec::Traps;
-use crate::fixup::{EX_TABLE_SECTIONS, EX_TABLE_SYMBOLS, Fixups};
-
 use crate::boot::{self, BootError, Layout, SimConfig};
 use crate::check::Write;
 use crate::cpu::{Arg, CallError, CallOutcome, CallResult, Cpu, Guard};
@@ -429,84 +425,6 @@ impl Hypervisor {
             stop,
             &traps,
         )
-    }
-
-    /// What the exception handlers know: [`Hypervisor::fixups`] and
-    /// [`Hypervisor::bug_frames`].
-    pub fn traps(&self) -> Traps {
-        Traps {
-            fixups: self.fixups(),
-            bugs: self.bug_frames(),
-        }
-    }
-
-    /// The bug frames of the image and of every loaded payload (`crate::bugframe`).
-    pub fn bug_frames(&self) -> BugFrames {
-        let kind_of = |n: &str| {
-            BUG_FRAME_SECTIONS
-                .iter()
-                .find(|(s, _)| *s == n)
-                .map(|k| k.1)
-        };
-        let mut tables: Vec<(BugKind, u64, u64)> = self
-            .image
-            .sections()
-            .iter()
-            .filter(|s| s.alloc)
-            .filter_map(|s| kind_of(&s.name).map(|k| (k, s.addr, s.size)))
-            .collect();
-        let (start, stops) = BUG_FRAME_SYMBOLS;
-        if let Ok(mut from) = self.image.lookup(start).map(|s| s.addr) {
-            for (kind, stop) in BugFrames::kinds().into_iter().zip(stops) {
-                let Ok(to) = self.image.lookup(stop).map(|s| s.addr) else {
-                    break;
-                };
-                if to >= from {
-                    tables.push((kind, from, to - from));
-                    from = to;
-                }
-            }
-        }
-        for r in &self.payloads {
-            let l = &r.loaded;
-            for (i, s) in l.model.sections.iter().enumerate() {
-                if let Some(k) = kind_of(&s.name) {
-                    tables.push((k, l.content_addr(i, 0), s.size));
-                }
-            }
-        }
-        BugFrames::collect(&self.mem, &tables)
-    }
-
-    /// The exception-table entries of the image and of every loaded payload
-    /// (`crate::fixup`), read from simulated memory.
-    pub fn fixups(&self) -> Fixups {
-        let named = |n: &str| EX_TABLE_SECTIONS.contains(&n);
-        let mut tables: Vec<(u64, u64)> = self
-            .image
-            .sections()
-            .iter()
-            .filter(|s| s.alloc && named(&s.name))
-            .map(|s| (s.addr, s.size))
-            .collect();
-        // A linker script may fold the table into another output section and mark it
-        // with start/stop symbols instead (Xen's xen-syms does).
-        for (start, stop) in EX_TABLE_SYMBOLS {
-            if let (Ok(a), Ok(b)) = (self.image.lookup(start), self.image.lookup(stop))
-                && a.addr <= b.addr
-            {
-                tables.push((a.addr, b.addr - a.addr));
-            }
-        }
-        for r in &self.payloads {
-            let l = &r.loaded;
-            for (i, s) in l.model.sections.iter().enumerate() {
-                if named(&s.name) {
-                    tables.push((l.content_addr(i, 0), s.size));
-                }
-            }
-        }
-        Fixups::collect(&self.mem, &tables)
     }
 
     /// Continues the call a CPU is paused in.

@@ -21,6 +21,7 @@ pub mod scenario;
 pub mod session;
 pub mod signature;
 pub mod state;
+pub mod traps;
 pub mod verify;
 
 pub use boot::SimConfig;
