@@ -16,6 +16,7 @@ use xsplice_image::Image;
 use crate::boot::SimConfig;
 use crate::client::Client;
 use crate::cpu::Arg;
+use crate::errno::Failure;
 use crate::hypervisor::Hypervisor;
 use crate::policy::Policy;
 use crate::report::{ret_matches, show_ret, status_or_gone};
@@ -298,8 +299,7 @@ pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
             Err(e) => format!("-{}", e.errno),
             Ok(()) => status_or_gone(st),
         };
-        let record = hv.payloads().iter().find(|r| r.id.to_string() == id);
-        if !ok && let Some(f) = record.and_then(|r| r.error.clone()) {
+        if !ok && let Some(f) = last_failure(hv, id) {
             notes.push(format!("{}: {}", a.name(), f.why));
         }
         report.steps.push((a.name().to_string(), shown, ok));
@@ -333,6 +333,14 @@ pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
     Ok(report)
 }
 
+/// Why the last action on payload `id` failed.
+fn last_failure(hv: &Hypervisor, id: &str) -> Option<Failure> {
+    hv.payloads()
+        .iter()
+        .find(|r| r.id.to_string() == id)
+        .and_then(|r| r.error.clone())
+}
+
 /// Uploads, checks and applies an earlier payload of the stack.
 fn apply_earlier(
     hv: &mut Hypervisor,
@@ -351,12 +359,7 @@ fn apply_earlier(
         hv.settle();
         let st = c.get(hv, id).map_err(|e| format!("{}: {e}", a.name()))?;
         if st != want {
-            let why = hv
-                .payloads()
-                .iter()
-                .find(|r| r.id.to_string() == id)
-                .and_then(|r| r.error.clone())
-                .map_or_else(|| format!("status {st:?}"), |f| f.why);
+            let why = last_failure(hv, id).map_or_else(|| format!("status {st:?}"), |f| f.why);
             return Err(format!("{}: {why}", a.name()));
         }
     }
