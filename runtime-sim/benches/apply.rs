@@ -49,6 +49,7 @@ fn image(dir: &std::path::Path) -> Image {
 fn payload(image: &Image, n: usize) -> Payload {
     let mut p = Payload {
         machine: Machine::X86_64,
+        hooks: Vec::new(),
         name: format!("bench{n}"),
         target_build_id: image.build_id().to_vec(),
         depends: vec![],
@@ -107,7 +108,7 @@ fn main() {
     };
     println!("apply+revert (simulated hypervisor, 2 CPUs, all checks):");
     for n in [1, 10, 100, 1000] {
-        let bytes = write::to_bytes(&payload(&img, n)).unwrap();
+        let bytes = write::to_bytes(&payload(&img, n), Flavour::Xsplice).unwrap();
         let mut hv = Hypervisor::boot(
             Image::parse(img.bytes().to_vec()).unwrap(),
             config.clone(),
@@ -135,7 +136,7 @@ fn main() {
             total.as_secs_f64() * 1e3 / rounds as f64
         );
     }
-    let bytes = write::to_bytes(&payload(&img, N)).unwrap();
+    let bytes = write::to_bytes(&payload(&img, N), Flavour::Xsplice).unwrap();
     let mb = bytes.len() as f64 / 1e6;
     let rounds = 20;
     let t = Instant::now();

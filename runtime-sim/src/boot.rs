@@ -117,7 +117,49 @@ pub fn map_image(image: &Image, mem: &mut Memory) -> Result<(u64, u64), BootErro
         return Err(BootError::Config("the image has no loadable bytes".into()));
     }
     refine_with_sections(image, mem);
+    apply_layout_symbols(image, mem);
     Ok((lo, hi))
+}
+
+/// Ranges a hypervisor's own linker script marks, and the permissions the
+/// hypervisor maps them with at boot whatever the ELF flags say (Debian's
+/// `xen-syms` has `.text` flagged WAX inside one RWE segment; Xen maps
+/// `[_stext, _etext)` read-only and executable all the same).
+const LAYOUT_RANGES: [(&str, &str, Perm); 4] = [
+    ("_stext", "_etext", Perm::RX),
+    ("_srodata", "_erodata", Perm::RO),
+    ("_sinittext", "_einittext", Perm::RX),
+    ("__start_rodata", "__end_rodata", Perm::RO),
+];
+
+/// Applies [`LAYOUT_RANGES`] to the image pages they cover (both symbols defined,
+/// start below end). Pages shared with something else keep the union, so a range
+/// never takes a permission away from a neighbour it does not own.
+fn apply_layout_symbols(image: &Image, mem: &mut Memory) {
+    let addr = |name: &str| image.lookup(name).ok().map(|s| s.addr);
+    let mut by_page: std::collections::BTreeMap<u64, Perm> = Default::default();
+    for (start, end, perm) in LAYOUT_RANGES {
+        let (Some(s), Some(e)) = (addr(start), addr(end)) else {
+            continue;
+        };
+        if s >= e {
+            continue;
+        }
+        let mut page = page_floor(s);
+        while page < e {
+            let p = by_page.entry(page).or_insert(perm);
+            *p = p.union(perm);
+            let Some(next) = page.checked_add(PAGE_SIZE) else {
+                break;
+            };
+            page = next;
+        }
+    }
+    for (page, perm) in by_page {
+        if mem.owner(page) == Some(Owner::Image) {
+            let _ = mem.set_perm(page, perm);
+        }
+    }
 }
 
 /// Section-level permissions: each image page gets the union of the permissions of

@@ -145,6 +145,7 @@ pub fn seed_payloads(image: &Image) -> Vec<Payload> {
     let id = image.build_id().to_vec();
     let base = |name: &str| Payload {
         machine: Machine::X86_64,
+        hooks: Vec::new(),
         name: name.into(),
         target_build_id: id.clone(),
         depends: vec![],
@@ -314,7 +315,7 @@ pub fn seed_payloads(image: &Image) -> Vec<Payload> {
 
 /// The build-id the writer gives a payload.
 pub fn payload_build_id(p: &Payload) -> Vec<u8> {
-    let bytes = to_bytes(p).expect("a valid model");
+    let bytes = to_bytes(p, xsplice_payload::Flavour::Xsplice).expect("a valid model");
     xsplice_payload::read::read(&bytes)
         .expect("written payloads read back")
         .build_id
@@ -446,12 +447,16 @@ pub fn fuzz_upload(data: &[u8]) -> [Reached; 2] {
     let seeds = seed_payloads(hv.image());
     let sel = data.first().copied().unwrap_or(0);
     if sel & 0x80 != 0 {
-        let p = to_bytes(&seeds[0]).expect("seeds are valid");
+        let p = to_bytes(&seeds[0], Flavour::Xsplice).expect("seeds are valid");
         hv.upload(PayloadId::new("preloaded").expect("id"), &p)
             .expect("the provider seed loads");
     }
     let raw = exercise(&mut hv, "raw", data);
-    let mut bytes = to_bytes(&seeds[usize::from(sel & 0x3f) % seeds.len()]).expect("valid");
+    let mut bytes = to_bytes(
+        &seeds[usize::from(sel & 0x3f) % seeds.len()],
+        xsplice_payload::Flavour::Xsplice,
+    )
+    .expect("valid");
     if sel & 0x40 == 0 {
         mutate_fields(&mut bytes, data.get(1..).unwrap_or(&[]));
     }
@@ -504,7 +509,12 @@ mod tests {
         let image = tiny_image();
         let files: Vec<(String, Vec<u8>)> = seed_payloads(&image)
             .iter()
-            .map(|p| (format!("seed-{}.xsplice", p.name), to_bytes(p).unwrap()))
+            .map(|p| {
+                (
+                    format!("seed-{}.xsplice", p.name),
+                    to_bytes(p, xsplice_payload::Flavour::Xsplice).unwrap(),
+                )
+            })
             .collect();
         assert_eq!(files.len(), 3);
         if let Some(dir) = std::env::var_os("XSPLICE_FUZZ_SEEDS") {
@@ -542,7 +552,7 @@ mod tests {
         let mut hv = boot_tiny();
         let seeds = seed_payloads(hv.image());
         let boot = hv.memory().clone();
-        let user = to_bytes(&seeds[2]).unwrap();
+        let user = to_bytes(&seeds[2], Flavour::Xsplice).unwrap();
         let e = hv.upload(PayloadId::new("u").unwrap(), &user).unwrap_err();
         assert_eq!(e.errno, Errno::ENOENT, "{e}");
         let ids: Vec<PayloadId> = ["p", "i", "u"]
@@ -550,7 +560,11 @@ mod tests {
             .map(|s| PayloadId::new(s).unwrap())
             .collect();
         for (id, p) in ids.iter().zip(&seeds) {
-            hv.upload(*id, &to_bytes(p).unwrap()).unwrap();
+            hv.upload(
+                *id,
+                &to_bytes(p, xsplice_payload::Flavour::Xsplice).unwrap(),
+            )
+            .unwrap();
         }
         for id in &ids {
             for a in [Action::Check, Action::Apply] {

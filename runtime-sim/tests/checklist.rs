@@ -23,7 +23,7 @@ struct File {
 
 impl File {
     fn of(p: &Payload) -> File {
-        let bytes = to_bytes(p).unwrap();
+        let bytes = to_bytes(p, xsplice_payload::Flavour::Xsplice).unwrap();
         let r = read(&bytes).unwrap();
         let sections = r.elf_sections.clone();
         let rela = sections
@@ -562,13 +562,13 @@ fn symbols() {
         vec![
             Case {
                 rule: "SHN_UNDEF unresolved → ENOENT",
-                bytes: to_bytes(&p).unwrap(),
+                bytes: to_bytes(&p, Flavour::Xsplice).unwrap(),
                 errno: Errno::ENOENT,
                 message: "`tiny-hv.c#no_such_helper`",
             },
             Case {
                 rule: "new global clashes with the hypervisor",
-                bytes: to_bytes(&clash).unwrap(),
+                bytes: to_bytes(&clash, Flavour::Xsplice).unwrap(),
                 errno: Errno::EEXIST,
                 message: "`tiny_bump` clashes with a hypervisor symbol",
             },
@@ -578,7 +578,7 @@ fn symbols() {
     run(
         vec![Case {
             rule: "new global clashes with a loaded payload",
-            bytes: to_bytes(&twice).unwrap(),
+            bytes: to_bytes(&twice, Flavour::Xsplice).unwrap(),
             errno: Errno::EEXIST,
             message: "`fuzz_export` clashes with payload `provider`",
         }],
@@ -586,7 +586,7 @@ fn symbols() {
             let mut hv = boot_tiny();
             hv.upload(
                 PayloadId::new("provider").unwrap(),
-                &to_bytes(&seeds[0]).unwrap(),
+                &to_bytes(&seeds[0], Flavour::Xsplice).unwrap(),
             )
             .unwrap();
             hv
@@ -594,10 +594,16 @@ fn symbols() {
     );
     // The user payload resolves `fuzz_export` in the loaded provider.
     let mut hv = boot_tiny();
-    hv.upload(PayloadId::new("p").unwrap(), &to_bytes(&seeds[0]).unwrap())
-        .unwrap();
-    hv.upload(PayloadId::new("u").unwrap(), &to_bytes(&seeds[2]).unwrap())
-        .unwrap();
+    hv.upload(
+        PayloadId::new("p").unwrap(),
+        &to_bytes(&seeds[0], Flavour::Xsplice).unwrap(),
+    )
+    .unwrap();
+    hv.upload(
+        PayloadId::new("u").unwrap(),
+        &to_bytes(&seeds[2], Flavour::Xsplice).unwrap(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -800,9 +806,12 @@ fn inline_patches_fit_in_their_target() {
         )
     };
     p.new = vec![entry(table - 2)];
-    assert!(to_bytes(&p).is_err(), "the writer refuses it");
+    assert!(
+        to_bytes(&p, Flavour::Xsplice).is_err(),
+        "the writer refuses it"
+    );
     p.new = vec![entry(table - 4)];
-    let mut b = to_bytes(&p).unwrap();
+    let mut b = to_bytes(&p, Flavour::Xsplice).unwrap();
     let patch = read(&b)
         .unwrap()
         .elf_sections

@@ -113,7 +113,8 @@ fn every_write_of_apply_and_revert_can_fail_and_nothing_is_lost() {
     let mut total = 0;
     for (name, p) in [("provider", &seeds[0]), ("inline", &seeds[1])] {
         let id = pid(name);
-        hv.upload(id, &to_bytes(p).unwrap()).unwrap();
+        hv.upload(id, &to_bytes(p, xsplice_payload::Flavour::Xsplice).unwrap())
+            .unwrap();
         assert_eq!(run(&mut hv, &id, Action::Check), Status::Checked);
         total += drill(&mut hv, &id);
     }
@@ -132,7 +133,11 @@ fn fault_waits_for_the_writes() {
     let mut hv = boot_tiny();
     let seeds = seed_payloads(hv.image());
     let id = pid("provider");
-    hv.upload(id, &to_bytes(&seeds[0]).unwrap()).unwrap();
+    hv.upload(
+        id,
+        &to_bytes(&seeds[0], xsplice_payload::Flavour::Xsplice).unwrap(),
+    )
+    .unwrap();
     assert_eq!(run(&mut hv, &id, Action::Check), Status::Checked);
     let checked = hv.memory().clone();
     hv.set_rendezvous(1, None).unwrap();
@@ -152,8 +157,16 @@ fn fault_in_a_stacked_apply_keeps_the_lower_payload() {
     let mut hv = boot_tiny();
     let seeds = seed_payloads(hv.image());
     let (p, u) = (pid("provider"), pid("user"));
-    hv.upload(p, &to_bytes(&seeds[0]).unwrap()).unwrap();
-    hv.upload(u, &to_bytes(&seeds[2]).unwrap()).unwrap();
+    hv.upload(
+        p,
+        &to_bytes(&seeds[0], xsplice_payload::Flavour::Xsplice).unwrap(),
+    )
+    .unwrap();
+    hv.upload(
+        u,
+        &to_bytes(&seeds[2], xsplice_payload::Flavour::Xsplice).unwrap(),
+    )
+    .unwrap();
     for id in [&p, &u] {
         assert_eq!(run(&mut hv, id, Action::Check), Status::Checked);
     }

@@ -142,6 +142,7 @@ fn inline(
 ) -> Payload {
     Payload {
         machine: Machine::X86_64,
+        hooks: Vec::new(),
         name: format!("inline-{target}"),
         target_build_id: image.build_id().to_vec(),
         depends: vec![],

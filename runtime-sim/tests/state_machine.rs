@@ -125,7 +125,10 @@ fn payload_bytes() -> BTreeMap<&'static str, Vec<u8>> {
         (Kind::User, &seeds[2]),
         (Kind::WrongTarget, &wrong),
     ] {
-        out.insert(kind_name(k), to_bytes(p).unwrap());
+        out.insert(
+            kind_name(k),
+            to_bytes(p, xsplice_payload::Flavour::Xsplice).unwrap(),
+        );
     }
     out.insert(
         kind_name(Kind::Garbage),

@@ -20,7 +20,8 @@ pub struct File {
 impl File {
     pub fn of(p: &Payload) -> File {
         File {
-            bytes: to_bytes(p).expect("recipes start from valid models"),
+            bytes: to_bytes(p, xsplice_payload::Flavour::Xsplice)
+                .expect("recipes start from valid models"),
         }
     }
 

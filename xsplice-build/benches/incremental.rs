@@ -209,6 +209,7 @@ fn main() {
         }
         let changed = pairs.iter().filter(|p| p.orig != p.patched).count();
         let opts = xsplice_diff::DiffOptions {
+            flavour: xsplice_payload::Flavour::Xsplice,
             name: "bench".to_string(),
             depends: Vec::new(),
             old_code: false,

@@ -48,6 +48,10 @@ struct Args {
     /// Payload name (default: the output file's name without extension).
     #[arg(long)]
     name: Option<String>,
+    /// Payload format: `livepatch` (Xen 4.14+'s .livepatch.funcs) or `xsplice` (the
+    /// design's .xsplice structures). Default: what the target speaks.
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
     /// Tree build configuration (default: xsplice.toml at the original tree's root).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -108,26 +112,19 @@ impl Progress for Bar {
     }
 }
 
-fn default_name(output: &std::path::Path) -> String {
-    let stem = output
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut end = stem.len().min(40);
-    while !stem.is_char_boundary(end) {
-        end -= 1;
-    }
-    stem[..end].to_string()
-}
-
 fn config(args: Args) -> Result<BuildConfig, BuildError> {
     let usage = |what: String| BuildError::Usage { what };
-    let name = args.name.unwrap_or_else(|| default_name(&args.output));
-    if name.is_empty() || name.len() > 40 || name.contains('\0') {
+    if let Some(name) = &args.name
+        && (name.is_empty() || name.contains('\0'))
+    {
         return Err(usage(format!(
-            "--name `{name}`: a payload name is 1 to 40 bytes without NUL"
+            "--name `{name}`: a payload name is at least one byte, without NUL"
         )));
     }
+    let format = match args.format.as_deref() {
+        None => None,
+        Some(f) => Some(f.parse().map_err(|e| usage(format!("--format: {e}")))?),
+    };
     let jobs = match args.jobs {
         Some(0) => return Err(usage("-j 0: need at least one job".to_string())),
         Some(n) => n,
@@ -166,7 +163,8 @@ fn config(args: Args) -> Result<BuildConfig, BuildError> {
         },
         target: args.target,
         output: args.output,
-        name,
+        name: args.name,
+        format,
         old_code: args.old_code,
         depends: args.depends,
         report: args.report,

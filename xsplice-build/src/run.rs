@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use xsplice_diff::{DiffOptions, DiffOutcome, Report};
+use xsplice_payload::Flavour;
 
 use crate::BuildError;
 use crate::config::InputConfig;
@@ -21,8 +22,11 @@ pub struct BuildConfig {
     pub target: PathBuf,
     /// Where the payload goes.
     pub output: PathBuf,
-    /// Payload name (1..=40 bytes, no NUL).
-    pub name: String,
+    /// Payload name (no NUL; at most 40 bytes for xsplice, 127 for livepatch);
+    /// `None`: the output file's name without extension, cut to the format's limit.
+    pub name: Option<String>,
+    /// The payload encoding; `None`: what the target speaks (see [`choose_format`]).
+    pub format: Option<Flavour>,
     /// Record the old functions' bytes (`xsplice.old`).
     pub old_code: bool,
     /// Payloads this one depends on (their build-ids go in `.xsplice.depends`).
@@ -62,6 +66,9 @@ impl Verdict {
 #[derive(Clone, Debug, Serialize)]
 pub struct BuildReport {
     pub verdict: Verdict,
+    /// The payload encoding, and why it was chosen.
+    pub format: Flavour,
+    pub format_reason: String,
     /// Hex build-id of the written payload.
     pub payload_build_id: Option<String>,
     pub payload_name: String,
@@ -72,7 +79,7 @@ pub struct BuildReport {
 impl BuildReport {
     /// A few lines for a terminal.
     pub fn to_text(&self) -> String {
-        let mut t = String::new();
+        let mut t = format!("format: {} ({})\n", self.format, self.format_reason);
         if let InputSummary::Tree(s) = &self.inputs {
             let base = match s.base {
                 crate::tree::BaseSource::Cache => "original build taken from the cache".to_string(),
@@ -189,13 +196,39 @@ fn check_destination(flag: &str, path: &Path) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// The payload encoding: the one asked for, else the one the target speaks (Xen's
+/// livepatch when the image implements its sysctl, the design's xsplice otherwise);
+/// with the reason, for the user.
+pub fn choose_format(asked: Option<Flavour>, image: &xsplice_image::Image) -> (Flavour, String) {
+    match asked {
+        Some(f) => (f, "--format".to_string()),
+        None if image.speaks_livepatch() => (
+            Flavour::Livepatch,
+            "the target implements Xen's livepatch interface (livepatch_op)".to_string(),
+        ),
+        None => (
+            Flavour::Xsplice,
+            "the target has no livepatch interface: the xSplice design's format".to_string(),
+        ),
+    }
+}
+
 /// The build-ids of the payloads this one depends on, each checked to be built for
-/// the same hypervisor (`target`, build-id `image_id`).
+/// the same hypervisor (`target`, build-id `image_id`) in the same encoding.
 fn read_depends(
     paths: &[PathBuf],
     target: &Path,
     image_id: &[u8],
+    flavour: Flavour,
 ) -> Result<Vec<Vec<u8>>, BuildError> {
+    if flavour == Flavour::Livepatch && paths.len() > 1 {
+        return Err(BuildError::Usage {
+            what: format!(
+                "--depends given {} times: a livepatch payload depends on the one payload applied just before it",
+                paths.len()
+            ),
+        });
+    }
     paths
         .iter()
         .map(|p| {
@@ -204,6 +237,15 @@ fn read_depends(
                 path: p.clone(),
                 why: format!("not a valid payload: {e}"),
             })?;
+            if read.flavour != flavour {
+                return Err(BuildError::Depends {
+                    path: p.clone(),
+                    why: format!(
+                        "a {} payload, but this build makes a {flavour} payload: a stack uses one format",
+                        read.flavour
+                    ),
+                });
+            }
             if read.payload.target_build_id != image_id {
                 return Err(BuildError::Depends {
                     path: p.clone(),
@@ -228,8 +270,22 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
         check_destination("--report", r)?;
     }
     let image = xsplice_image::Image::from_path(&cfg.target)?;
+    let (flavour, format_reason) = choose_format(cfg.format, &image);
+    let name = match &cfg.name {
+        None => default_name(&cfg.output, flavour.max_name_len()),
+        Some(n) if n.len() > flavour.max_name_len() => {
+            return Err(BuildError::Usage {
+                what: format!(
+                    "--name `{n}`: {} bytes, a {flavour} payload name has at most {}",
+                    n.len(),
+                    flavour.max_name_len()
+                ),
+            });
+        }
+        Some(n) => n.clone(),
+    };
     let special = special_table(cfg.special_sections.as_deref())?;
-    let depends = read_depends(&cfg.depends, &cfg.target, image.build_id())?;
+    let depends = read_depends(&cfg.depends, &cfg.target, image.build_id(), flavour)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.input.jobs.max(1))
         .build()
@@ -285,7 +341,8 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
         Err(e) => return Err(e),
     };
     let opts = DiffOptions {
-        name: cfg.name.clone(),
+        flavour,
+        name: name.clone(),
         depends,
         old_code: cfg.old_code,
     };
@@ -295,11 +352,12 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
     progress.finish();
     let (verdict, payload_build_id, diff, payload) = match outcome? {
         DiffOutcome::Payload { payload, report } => {
-            let bytes =
-                xsplice_payload::write::to_bytes(&payload).map_err(|e| BuildError::Write {
+            let bytes = xsplice_payload::write::to_bytes(&payload, flavour).map_err(|e| {
+                BuildError::Write {
                     path: cfg.output.clone(),
                     why: e.to_string(),
-                })?;
+                }
+            })?;
             let id = xsplice_payload::read::read(&bytes)
                 .map(|r| hex::encode(r.build_id))
                 .map_err(|e| BuildError::Write {
@@ -314,8 +372,10 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
     };
     let report = BuildReport {
         verdict,
+        format: flavour,
+        format_reason,
         payload_build_id,
-        payload_name: cfg.name.clone(),
+        payload_name: name,
         inputs: collected.summary,
         diff,
     };
@@ -342,6 +402,19 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
         }
     }
     Ok(report)
+}
+
+/// The output file's name without extension, at most `max` bytes.
+fn default_name(output: &Path, max: usize) -> String {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut end = stem.len().min(max);
+    while !stem.is_char_boundary(end) {
+        end -= 1;
+    }
+    stem[..end].to_string()
 }
 
 /// Copies a log out of the scratch directory into a file of its own in the system's

@@ -444,7 +444,11 @@ fn depends_on_a_payload_for_another_hypervisor_is_an_error() {
     let mut other = read(&std::fs::read(&first).unwrap()).unwrap().payload;
     other.target_build_id = vec![0xab; 20];
     let foreign = t.dir.join("foreign.xsplice");
-    std::fs::write(&foreign, xsplice_payload::write::to_bytes(&other).unwrap()).unwrap();
+    std::fs::write(
+        &foreign,
+        xsplice_payload::write::to_bytes(&other, xsplice_payload::Flavour::Xsplice).unwrap(),
+    )
+    .unwrap();
 
     let second = t.dir.join("second.xsplice");
     let o = t.run(

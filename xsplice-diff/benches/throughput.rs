@@ -84,6 +84,7 @@ fn main() {
     };
     let bytes = pair.orig.as_ref().unwrap().len() + pair.patched.as_ref().unwrap().len();
     let opts = DiffOptions {
+        flavour: xsplice_payload::Flavour::Xsplice,
         name: "bench".into(),
         depends: Vec::new(),
         old_code: true,

@@ -54,6 +54,7 @@ fn main() {
     let image =
         xsplice_image::Image::from_path(args[1].as_ref()).unwrap_or_else(|e| fail(e.to_string()));
     let opts = DiffOptions {
+        flavour: xsplice_payload::Flavour::Xsplice,
         name: "diff-dir".into(),
         depends: Vec::new(),
         old_code: true,
@@ -69,7 +70,7 @@ fn main() {
         print!("{}", out.report().to_text());
     }
     if let xsplice_diff::DiffOutcome::Payload { payload, .. } = &out {
-        match xsplice_payload::write::to_bytes(payload) {
+        match xsplice_payload::write::to_bytes(payload, xsplice_payload::Flavour::Xsplice) {
             Ok(b) => {
                 eprintln!(
                     "payload: {} bytes, {} sections",

@@ -23,7 +23,9 @@ use crate::object::SymKind;
 /// What the caller decides about the payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiffOptions {
-    /// Payload name (1..=40 bytes).
+    /// The encoding the payload is for: its rules are checked on the model.
+    pub flavour: xsplice_payload::Flavour,
+    /// Payload name (xsplice: 1..=40 bytes; livepatch: up to 127).
     pub name: String,
     /// Build-ids of payloads that must be applied first.
     pub depends: Vec<Vec<u8>>,
@@ -273,6 +275,7 @@ pub fn emit(
 
     Ok(Payload {
         machine: image.machine(),
+        hooks: Vec::new(),
         name: opts.name.clone(),
         target_build_id: image.build_id().to_vec(),
         depends: opts.depends.clone(),

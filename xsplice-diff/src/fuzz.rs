@@ -161,6 +161,7 @@ fn run_pair(orig: Vec<u8>, patched: Vec<u8>, image: &xsplice_image::Image) {
     };
     if analyse_pair(&pair).is_ok() {
         let opts = DiffOptions {
+            flavour: xsplice_payload::Flavour::Xsplice,
             name: "fuzz".into(),
             depends: vec![],
             old_code: true,
@@ -213,6 +214,7 @@ mod tests {
             patched: Some(PATCHED_O.to_vec()),
         };
         let opts = DiffOptions {
+            flavour: xsplice_payload::Flavour::Xsplice,
             name: "fuzz".into(),
             depends: vec![],
             old_code: true,

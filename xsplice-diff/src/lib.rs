@@ -288,7 +288,7 @@ pub fn diff_analysed(
         return Ok(DiffOutcome::NoChange(report));
     }
     let payload = emit::emit(&closure, image, opts)?;
-    payload.validate()?;
+    payload.validate(opts.flavour)?;
     Ok(DiffOutcome::Payload { payload, report })
 }
 

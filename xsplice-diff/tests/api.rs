@@ -91,6 +91,7 @@ fn fixture() -> Fixture {
 
 fn opts(old_code: bool) -> DiffOptions {
     DiffOptions {
+        flavour: xsplice_payload::Flavour::Xsplice,
         name: "api-test".into(),
         depends: vec![vec![0xab; 20]],
         old_code,
@@ -138,7 +139,9 @@ fn payload_options_and_determinism() {
     // Same input, same payload bytes and same report.
     let again = diff_objects(&pairs, &f.image, &opts(false)).unwrap();
     let bytes = |o: &DiffOutcome| match o {
-        DiffOutcome::Payload { payload, .. } => xsplice_payload::write::to_bytes(payload).unwrap(),
+        DiffOutcome::Payload { payload, .. } => {
+            xsplice_payload::write::to_bytes(payload, xsplice_payload::Flavour::Xsplice).unwrap()
+        }
         _ => unreachable!(),
     };
     assert_eq!(bytes(&out), bytes(&again));

@@ -206,6 +206,7 @@ fn outcome(name: &str) -> (Case, DiffOutcome, xsplice_image::Image) {
         })
         .collect();
     let opts = DiffOptions {
+        flavour: xsplice_payload::Flavour::Xsplice,
         name: name.chars().take(40).collect(),
         depends: Vec::new(),
         old_code: true,
@@ -471,8 +472,8 @@ fn check_case(name: &str) {
             assert_eq!(got.join(" "), *want, "{ctx}");
         }
         // Emitted payloads write and read back unchanged.
-        let bytes =
-            xsplice_payload::write::to_bytes(p).unwrap_or_else(|e| panic!("{ctx}\nwrite: {e}"));
+        let bytes = xsplice_payload::write::to_bytes(p, xsplice_payload::Flavour::Xsplice)
+            .unwrap_or_else(|e| panic!("{ctx}\nwrite: {e}"));
         let back =
             xsplice_payload::read::read(&bytes).unwrap_or_else(|e| panic!("{ctx}\nread: {e}"));
         assert_eq!(&back.payload, p, "{ctx}");

@@ -155,6 +155,7 @@ fn mutated_objects_never_panic() {
             .replace("return x + v;", "return x + v + 1;"),
     );
     let opts = DiffOptions {
+        flavour: xsplice_payload::Flavour::Xsplice,
         name: "fuzz".into(),
         depends: vec![],
         old_code: true,

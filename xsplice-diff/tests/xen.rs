@@ -150,6 +150,7 @@ fn every_function_resolves_in_the_image() {
     let Some(tree) = tree() else { return };
     let image = image(&tree);
     let opts = DiffOptions {
+        flavour: xsplice_payload::Flavour::Xsplice,
         name: "xen-all".into(),
         depends: Vec::new(),
         old_code: true,
@@ -190,8 +191,9 @@ fn every_function_resolves_in_the_image() {
             diff_analysed(vec![pair], &image, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
         match &out {
             DiffOutcome::Payload { payload, .. } => {
-                let b = xsplice_payload::write::to_bytes(payload)
-                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                let b =
+                    xsplice_payload::write::to_bytes(payload, xsplice_payload::Flavour::Xsplice)
+                        .unwrap_or_else(|e| panic!("{name}: {e}"));
                 let back =
                     xsplice_payload::read::read(&b).unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(&back.payload, payload, "{name}");
@@ -280,6 +282,7 @@ fn fix_pairs_give_the_recorded_outcome() {
         }
         let pairs: Vec<ObjectPair> = pairs.into_values().collect();
         let opts = DiffOptions {
+            flavour: xsplice_payload::Flavour::Xsplice,
             name: "fix".into(),
             depends: Vec::new(),
             old_code: true,
@@ -288,7 +291,7 @@ fn fix_pairs_give_the_recorded_outcome() {
             .unwrap_or_else(|e| panic!("{}: {e}", fix.display()));
         let got = match &out {
             DiffOutcome::Payload { payload, .. } => {
-                xsplice_payload::write::to_bytes(payload)
+                xsplice_payload::write::to_bytes(payload, xsplice_payload::Flavour::Xsplice)
                     .unwrap_or_else(|e| panic!("{}: {e}", fix.display()));
                 "payload"
             }

@@ -196,6 +196,15 @@ impl Image {
     }
 
     /// Resolves `name` or `file#name` (see the crate docs).
+    /// Does this hypervisor implement Xen's livepatch interface? True when it defines
+    /// `livepatch_op`, the handler of `XEN_SYSCTL_livepatch_op` (Xen 4.7 onward with
+    /// `CONFIG_LIVEPATCH`); such a hypervisor loads livepatch payloads, not xSplice ones.
+    pub fn speaks_livepatch(&self) -> bool {
+        self.symbols
+            .iter()
+            .any(|s| s.global && s.kind == ImageSymbolKind::Func && s.name == "livepatch_op")
+    }
+
     pub fn lookup(&self, name: &str) -> Result<&ImageSymbol, LookupError> {
         let not_found = || LookupError::NotFound(name.to_string());
         let (file, bare) = match name.split_once('#') {

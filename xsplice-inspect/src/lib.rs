@@ -9,8 +9,9 @@ mod text;
 
 use serde::Serialize;
 use xsplice_payload::layout::*;
+use xsplice_payload::livepatch::layout as lp;
 use xsplice_payload::read::{ElfRelocations, ElfSection, ReadError, read};
-use xsplice_payload::{ContentKind, Entry, Payload};
+use xsplice_payload::{ContentKind, Entry, Flavour, HookKind, Payload};
 pub use xsplice_sign::{Certificate, Trailer};
 
 pub use disasm::Insn;
@@ -38,16 +39,29 @@ pub struct Inspection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unsigned_but_required: Option<Verification>,
     pub machine: String,
+    /// The encoding: `xsplice` (`.xsplice` structures) or `livepatch` (Xen's).
+    pub format: Flavour,
+    /// xsplice: `xsplice.name`; livepatch: `name=` of `.modinfo` (the name given at
+    /// upload is the one the hypervisor uses).
     pub name: String,
+    /// `xsplice.version`, or the `version` of every `livepatch_func`.
     pub version: u32,
-    /// Hex of `xsplice.id`.
+    /// Hex of `xsplice.id` / of the `.livepatch.xen_depends` note.
     pub target_build_id: String,
     /// Hex of the payload's own `.note.gnu.build-id`.
     pub build_id: String,
     /// Hex build-ids of payloads this one depends on.
     pub depends: Vec<String>,
+    /// xsplice: `xsplice.new` (empty for livepatch).
     pub new: Vec<EntryView>,
+    /// xsplice: `xsplice.old`.
     pub old: Option<Vec<EntryView>>,
+    /// livepatch: the entries of `.livepatch.funcs` (empty for xsplice).
+    pub functions: Vec<FuncView>,
+    /// livepatch: `.livepatch.hooks.*`.
+    pub hooks: Vec<HookView>,
+    /// livepatch: the NUL-separated strings of `.modinfo` (Xen's LIST metadata).
+    pub metadata: Vec<String>,
     pub content: Vec<ContentView>,
     pub symbols: Vec<SymbolView>,
     pub elf_sections: Vec<ElfSection>,
@@ -106,6 +120,28 @@ pub struct RelocView {
     pub howto_size: u32,
     pub r_shift: u32,
     pub mask: u64,
+}
+
+/// One `struct livepatch_func`.
+#[derive(Clone, Debug, Serialize)]
+pub struct FuncView {
+    pub name: String,
+    /// 0: looked up by `name` at upload.
+    pub old_addr: u64,
+    pub old_size: u32,
+    /// Where `new_addr` points: `section+offset`.
+    pub new_addr: String,
+    pub new_size: u32,
+    /// Hex of the bytes `expect` compares at `old_addr` (empty: disabled).
+    pub expect: String,
+}
+
+/// One hook function.
+#[derive(Clone, Debug, Serialize)]
+pub struct HookView {
+    pub kind: HookKind,
+    pub section: &'static str,
+    pub function: String,
 }
 
 /// A code or data section of the payload.
@@ -170,7 +206,15 @@ fn inspect_payload(bytes: &[u8]) -> Result<Inspection, InspectError> {
     let r = read(bytes)?;
     let p = &r.payload;
     let mut content = Vec::with_capacity(p.sections.len());
-    for s in &p.sections {
+    // A livepatch file carries old bytes in `expect`, not in sections of their own.
+    let not_in_file = match r.flavour {
+        Flavour::Xsplice => Vec::new(),
+        Flavour::Livepatch => xsplice_payload::livepatch::write::expectation_only_sections(p),
+    };
+    for (k, s) in p.sections.iter().enumerate() {
+        if not_in_file.contains(&k) {
+            continue;
+        }
         let disassembly = if s.kind == ContentKind::Text {
             Some(
                 disasm::disassemble(p, s).map_err(|why| InspectError::Disassembly {
@@ -219,27 +263,78 @@ fn inspect_payload(bytes: &[u8]) -> Result<Inspection, InspectError> {
             },
         })
         .collect();
+    let xsplice = r.flavour == Flavour::Xsplice;
+    let metadata = r
+        .elf_sections
+        .iter()
+        .find(|s| !xsplice && s.name == lp::MODINFO_SECTION)
+        .and_then(|s| bytes.get(s.offset as usize..(s.offset + s.size) as usize))
+        .map(|d| {
+            d.split(|&b| b == 0)
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| String::from_utf8_lossy(kv).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Inspection {
         file_size: bytes.len() as u64,
         payload_size: bytes.len() as u64,
         signature: None,
         unsigned_but_required: None,
         machine: format!("{:?}", p.machine),
+        format: r.flavour,
         name: p.name.clone(),
-        version: PAYLOAD_VERSION,
+        version: match r.flavour {
+            Flavour::Xsplice => PAYLOAD_VERSION,
+            Flavour::Livepatch => u32::from(lp::PAYLOAD_VERSION),
+        },
         target_build_id: hex::encode(&p.target_build_id),
         build_id: hex::encode(&r.build_id),
         depends: p.depends.iter().map(hex::encode).collect(),
-        new: p.new.iter().map(|e| entry_view(p, e)).collect(),
+        new: if xsplice {
+            p.new.iter().map(|e| entry_view(p, e)).collect()
+        } else {
+            Vec::new()
+        },
         old: p
             .old
             .as_ref()
+            .filter(|_| xsplice)
             .map(|o| o.iter().map(|e| entry_view(p, e)).collect()),
+        functions: if xsplice {
+            Vec::new()
+        } else {
+            p.new.iter().map(|e| func_view(p, e)).collect()
+        },
+        hooks: p
+            .hooks
+            .iter()
+            .map(|h| HookView {
+                kind: h.kind,
+                section: lp::hook_section(h.kind),
+                function: p.symbols[h.symbol].name.clone(),
+            })
+            .collect(),
+        metadata,
         content,
         symbols,
         elf_sections: r.elf_sections.clone(),
         elf_relocations: r.elf_relocations.clone(),
     })
+}
+
+fn func_view(p: &Payload, e: &Entry) -> FuncView {
+    FuncView {
+        name: e.symbol.name.clone(),
+        old_addr: e.section.address,
+        old_size: e.section.size,
+        new_addr: format!(
+            "{}+{:#x}",
+            p.sections[e.patch.content.section].name, e.patch.content.offset
+        ),
+        new_size: e.patch.size,
+        expect: hex::encode(xsplice_payload::livepatch::write::expectation(p, e)),
+    }
 }
 
 fn patch_type_name(t: u32) -> String {

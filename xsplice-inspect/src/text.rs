@@ -57,13 +57,56 @@ fn entries(out: &mut String, title: &str, list: &[EntryView]) {
     }
 }
 
+fn functions(out: &mut String, i: &Inspection) {
+    let n = i.functions.len();
+    let _ = writeln!(
+        out,
+        "functions (.livepatch.funcs): {n} function{}",
+        if n == 1 { "" } else { "s" }
+    );
+    for (k, f) in i.functions.iter().enumerate() {
+        let _ = writeln!(out, "  [{k}] {}", f.name);
+        let old = if f.old_addr == 0 {
+            "looked up by name".to_string()
+        } else {
+            format!("{:#x}", f.old_addr)
+        };
+        let _ = writeln!(out, "      old      {old}, {} bytes", f.old_size);
+        let _ = writeln!(out, "      new      {}, {} bytes", f.new_addr, f.new_size);
+        if f.expect.is_empty() {
+            let _ = writeln!(out, "      expect   none");
+        } else {
+            let _ = writeln!(
+                out,
+                "      expect   {} bytes: {}",
+                f.expect.len() / 2,
+                f.expect
+                    .as_bytes()
+                    .chunks(2)
+                    .map(|c| std::str::from_utf8(c).unwrap_or("??"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+    }
+    if i.hooks.is_empty() {
+        let _ = writeln!(out, "hooks: none");
+    } else {
+        let _ = writeln!(out, "hooks:");
+        for h in &i.hooks {
+            let _ = writeln!(out, "  {:<28} {}", h.section, h.function);
+        }
+    }
+}
+
 /// Renders the report as text.
 pub fn render_text(i: &Inspection) -> String {
     let mut out = String::new();
+    let livepatch = i.format == xsplice_payload::Flavour::Livepatch;
     let _ = writeln!(
         out,
-        "xsplice payload \"{}\" ({}, {} bytes)",
-        i.name, i.machine, i.file_size
+        "{} payload \"{}\" ({}, {} bytes)",
+        i.format, i.name, i.machine, i.file_size
     );
     let _ = writeln!(out, "  version          {}", i.version);
     let _ = writeln!(out, "  target build-id  {}", i.target_build_id);
@@ -101,13 +144,20 @@ pub fn render_text(i: &Inspection) -> String {
     for d in &i.depends {
         let _ = writeln!(out, "  depends          {d}");
     }
+    for m in &i.metadata {
+        let _ = writeln!(out, "  metadata         {m}");
+    }
     out.push('\n');
-    entries(&mut out, "new code", &i.new);
-    match &i.old {
-        None => {
-            let _ = writeln!(out, "old code: none");
+    if livepatch {
+        functions(&mut out, i);
+    } else {
+        entries(&mut out, "new code", &i.new);
+        match &i.old {
+            None => {
+                let _ = writeln!(out, "old code: none");
+            }
+            Some(old) => entries(&mut out, "old code (expected bytes)", old),
         }
-        Some(old) => entries(&mut out, "old code (expected bytes)", old),
     }
     let _ = writeln!(out, "\ncontent sections:");
     for c in &i.content {

@@ -21,7 +21,11 @@ fn inspect(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
 fn prints_text_and_json() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.xsplice");
-    std::fs::write(&path, to_bytes(&fixtures::full()).unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        to_bytes(&fixtures::full(), xsplice_payload::Flavour::Xsplice).unwrap(),
+    )
+    .unwrap();
     let (code, out, err) = inspect(&[path.as_os_str()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("xsplice payload \"xsa132-and-friends\""));
@@ -43,7 +47,7 @@ fn prints_text_and_json() {
 fn malformed_input_exits_1_with_the_readers_error_and_no_partial_dump() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.xsplice");
-    let mut bytes = to_bytes(&fixtures::xsa125()).unwrap();
+    let mut bytes = to_bytes(&fixtures::xsa125(), xsplice_payload::Flavour::Xsplice).unwrap();
     bytes.truncate(bytes.len() - 10);
     std::fs::write(&path, &bytes).unwrap();
     let (code, out, err) = inspect(&[path.as_os_str()]);
@@ -89,7 +93,7 @@ fn shows_and_verifies_an_appended_signature() {
     let dir = tempfile::tempdir().unwrap();
     let (key, cert) = keypair(dir.path(), "good");
     let (_, other) = keypair(dir.path(), "other");
-    let payload = to_bytes(&fixtures::full()).unwrap();
+    let payload = to_bytes(&fixtures::full(), xsplice_payload::Flavour::Xsplice).unwrap();
     let key =
         xsplice_sign::SigningKey::from_pem_or_der(&std::fs::read(&key).unwrap(), None).unwrap();
     let certificate =

@@ -35,29 +35,65 @@ fn structural(bytes: &[u8]) -> String {
 
 #[test]
 fn xsa125_text() {
-    let bytes = to_bytes(&fixtures::xsa125()).unwrap();
+    let bytes = to_bytes(&fixtures::xsa125(), xsplice_payload::Flavour::Xsplice).unwrap();
     insta::assert_snapshot!(render_text(&inspect(&bytes).unwrap()));
 }
 
 #[test]
 fn full_text() {
-    let bytes = to_bytes(&fixtures::full()).unwrap();
+    let bytes = to_bytes(&fixtures::full(), xsplice_payload::Flavour::Xsplice).unwrap();
     insta::assert_snapshot!(render_text(&inspect(&bytes).unwrap()));
 }
 
 #[test]
 fn xsa125_structure() {
-    insta::assert_snapshot!(structural(&to_bytes(&fixtures::xsa125()).unwrap()));
+    insta::assert_snapshot!(structural(
+        &to_bytes(&fixtures::xsa125(), xsplice_payload::Flavour::Xsplice).unwrap()
+    ));
 }
 
 #[test]
 fn full_structure() {
-    insta::assert_snapshot!(structural(&to_bytes(&fixtures::full()).unwrap()));
+    insta::assert_snapshot!(structural(
+        &to_bytes(&fixtures::full(), xsplice_payload::Flavour::Xsplice).unwrap()
+    ));
 }
 
 #[test]
 fn full_json() {
-    let bytes = to_bytes(&fixtures::full()).unwrap();
+    let bytes = to_bytes(&fixtures::full(), xsplice_payload::Flavour::Xsplice).unwrap();
+    let json = serde_json::to_value(inspect(&bytes).unwrap()).unwrap();
+    insta::assert_json_snapshot!(json);
+}
+
+#[test]
+fn livepatch_full_text() {
+    let bytes = to_bytes(
+        &fixtures::livepatch_full(),
+        xsplice_payload::Flavour::Livepatch,
+    )
+    .unwrap();
+    insta::assert_snapshot!(render_text(&inspect(&bytes).unwrap()));
+}
+
+#[test]
+fn livepatch_full_structure() {
+    insta::assert_snapshot!(structural(
+        &to_bytes(
+            &fixtures::livepatch_full(),
+            xsplice_payload::Flavour::Livepatch
+        )
+        .unwrap()
+    ));
+}
+
+#[test]
+fn livepatch_full_json() {
+    let bytes = to_bytes(
+        &fixtures::livepatch_full(),
+        xsplice_payload::Flavour::Livepatch,
+    )
+    .unwrap();
     let json = serde_json::to_value(inspect(&bytes).unwrap()).unwrap();
     insta::assert_json_snapshot!(json);
 }

@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use crate::arch::Machine;
+use crate::flavour::Flavour;
 use crate::layout::*;
 
 /// A whole payload.
@@ -30,6 +31,56 @@ pub struct Payload {
     /// ELF symbols other than section symbols (defined in `sections`, or undefined and
     /// resolved against the running hypervisor and loaded payloads).
     pub symbols: Vec<Symbol>,
+    /// Functions the loader calls around load, apply, revert and unload (livepatch
+    /// only: the xSplice design has no hooks).
+    pub hooks: Vec<Hook>,
+}
+
+/// When a hook runs (Xen's `.livepatch.hooks.*` sections).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum HookKind {
+    /// `void f(void)`, at APPLY before the functions are patched; several allowed.
+    Load,
+    /// `void f(void)`, at REVERT after the functions are restored; several allowed.
+    Unload,
+    /// `int f(payload)`, before APPLY is scheduled; non-zero vetoes it. At most one.
+    PreApply,
+    /// Replaces the built-in patching at APPLY. At most one.
+    Apply,
+    /// After APPLY, outside the rendezvous. At most one.
+    PostApply,
+    /// `int f(payload)`, before REVERT is scheduled; non-zero vetoes it. At most one.
+    PreRevert,
+    /// Replaces the built-in restoring at REVERT. At most one.
+    Revert,
+    /// After REVERT. At most one.
+    PostRevert,
+}
+
+impl HookKind {
+    pub const ALL: [HookKind; 8] = [
+        HookKind::Load,
+        HookKind::Unload,
+        HookKind::PreApply,
+        HookKind::Apply,
+        HookKind::PostApply,
+        HookKind::PreRevert,
+        HookKind::Revert,
+        HookKind::PostRevert,
+    ];
+
+    /// Load and unload hooks are arrays; the others hold one function.
+    pub fn many(self) -> bool {
+        matches!(self, HookKind::Load | HookKind::Unload)
+    }
+}
+
+/// One hook: a function of the payload (a defined `Func` symbol in a text section).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Hook {
+    pub kind: HookKind,
+    /// Index into `Payload::symbols`.
+    pub symbol: usize,
 }
 
 /// One patch site: an `xsplice_reloc` (new code only), `xsplice_section` and
@@ -270,9 +321,10 @@ fn bad(what: impl Into<String>, why: impl Into<String>) -> ModelError {
     }
 }
 
-/// Section names the content may not use (they belong to the format or to ELF).
+/// Section names the content may not use (they belong to either encoding or to ELF).
 pub fn reserved_section_name(name: &str) -> bool {
     name.starts_with(".xsplice")
+        || crate::livepatch::layout::is_format_section(name)
         || name.starts_with(".rela")
         || name.starts_with(".rel.")
         || matches!(
@@ -282,13 +334,20 @@ pub fn reserved_section_name(name: &str) -> bool {
 }
 
 impl Payload {
-    /// Checks every format rule that is independent of the ELF encoding.
-    pub fn validate(&self) -> Result<(), ModelError> {
+    /// Checks every rule of the model and of the encoding `flavour`, so that the
+    /// writer cannot produce a payload its reader would refuse.
+    pub fn validate(&self, flavour: Flavour) -> Result<(), ModelError> {
         let arch = self.machine.arch();
-        if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
+        let max = flavour.max_name_len();
+        // A livepatch payload is named at upload; the name in the file is a default.
+        let min = usize::from(flavour == Flavour::Xsplice);
+        if self.name.len() < min || self.name.len() > max {
             return Err(bad(
                 "name",
-                format!("must be 1..={MAX_NAME_LEN} bytes, is {}", self.name.len()),
+                format!(
+                    "must be {min}..={max} bytes for a {flavour} payload, is {}",
+                    self.name.len()
+                ),
             ));
         }
         if self.name.contains('\0') {
@@ -297,6 +356,15 @@ impl Payload {
         check_build_id("target_build_id", &self.target_build_id)?;
         for (i, d) in self.depends.iter().enumerate() {
             check_build_id(&format!("depends[{i}]"), d)?;
+        }
+        if flavour == Flavour::Livepatch && self.depends.len() > 1 {
+            return Err(bad(
+                "depends",
+                format!(
+                    "a livepatch payload depends on one payload (the one applied before it), not {}",
+                    self.depends.len()
+                ),
+            ));
         }
         for (i, s) in self.sections.iter().enumerate() {
             let at = format!("sections[{i}] ({})", s.name);
@@ -336,6 +404,15 @@ impl Payload {
                 let Some(info) = arch.reloc_info(r.r_type) else {
                     return Err(bad(at, format!("relocation type {} not allowed", r.r_type)));
                 };
+                if flavour == Flavour::Livepatch && !arch.xen_loader_relocs().contains(&r.r_type) {
+                    return Err(bad(
+                        at,
+                        format!(
+                            "Xen's livepatch loader does not implement {}",
+                            arch.reloc_type_name(r.r_type)
+                        ),
+                    ));
+                }
                 let end = r.offset.checked_add(info.width as u64);
                 if end.is_none_or(|e| e > s.size) {
                     return Err(bad(
@@ -385,11 +462,21 @@ impl Payload {
                 return Err(bad(at, "duplicate global symbol"));
             }
         }
-        if self.new.is_empty() {
-            return Err(bad("new", "a payload patches at least one location"));
+        self.validate_hooks(flavour)?;
+        if self.new.is_empty() && (flavour == Flavour::Xsplice || self.hooks.is_empty()) {
+            return Err(bad(
+                "new",
+                "a payload patches at least one location (or, livepatch only, has a hook)",
+            ));
         }
         for (i, e) in self.new.iter().enumerate() {
             self.validate_entry(&format!("new[{i}]"), e, false)?;
+            if flavour == Flavour::Livepatch && e.patch.kind != XSPLICE_PATCH_RELOC_TEXT {
+                return Err(bad(
+                    format!("new[{i}].patch.type"),
+                    "a livepatch payload replaces whole functions (trampolines) only",
+                ));
+            }
         }
         if let Some(old) = &self.old {
             if old.is_empty() {
@@ -398,12 +485,51 @@ impl Payload {
             for (i, e) in old.iter().enumerate() {
                 let at = format!("old[{i}]");
                 self.validate_entry(&at, e, true)?;
+                if flavour == Flavour::Livepatch && e.patch.addr != 0 {
+                    return Err(bad(
+                        format!("{at}.patch.addr"),
+                        "a livepatch expectation compares the bytes at the function's start",
+                    ));
+                }
                 if !self.new.iter().any(|n| n.symbol.name == e.symbol.name) {
                     return Err(bad(
                         at,
                         format!("checks {} which no new entry patches", e.symbol.name),
                     ));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_hooks(&self, flavour: Flavour) -> Result<(), ModelError> {
+        if flavour == Flavour::Xsplice && !self.hooks.is_empty() {
+            return Err(bad(
+                "hooks",
+                "the xsplice format has no hooks (Xen's livepatch format has)",
+            ));
+        }
+        for (i, h) in self.hooks.iter().enumerate() {
+            let at = format!("hooks[{i}] ({:?})", h.kind);
+            let sym = self
+                .symbols
+                .get(h.symbol)
+                .ok_or_else(|| bad(&at, format!("symbol index {} out of range", h.symbol)))?;
+            let text = sym
+                .definition
+                .and_then(|d| self.sections.get(d.section))
+                .is_some_and(|s| s.kind == ContentKind::Text);
+            if !text {
+                return Err(bad(
+                    at,
+                    format!(
+                        "{} is not a function defined in the payload's text",
+                        sym.name
+                    ),
+                ));
+            }
+            if !h.kind.many() && self.hooks[..i].iter().any(|o| o.kind == h.kind) {
+                return Err(bad(at, "this kind of hook holds one function"));
             }
         }
         Ok(())

@@ -134,7 +134,7 @@ pub fn nearly_valid(data: &[u8]) -> Vec<u8> {
     } else {
         fixtures::full()
     };
-    let mut bytes = to_bytes(&model).expect("fixtures are valid");
+    let mut bytes = to_bytes(&model, crate::Flavour::Xsplice).expect("fixtures are valid");
     mutate_fields(&mut bytes, data.get(1..).unwrap_or(&[]));
     bytes
 }
@@ -179,7 +179,8 @@ pub fn mutate_fields(bytes: &mut [u8], data: &[u8]) {
 pub fn fuzz_read(data: &[u8]) {
     for input in [data.to_vec(), nearly_valid(data)] {
         if let Ok(r) = read(&input) {
-            let again = to_bytes(&r.payload).expect("an accepted payload is a valid model");
+            let again =
+                to_bytes(&r.payload, r.flavour).expect("an accepted payload is a valid model");
             assert_eq!(
                 read(&again).expect("rewritten payload reads").payload,
                 r.payload
@@ -376,6 +377,7 @@ pub fn model_from_bytes(data: &[u8]) -> Payload {
     });
     Payload {
         machine: Machine::X86_64,
+        hooks: Vec::new(),
         name,
         target_build_id,
         depends,
@@ -390,10 +392,13 @@ pub fn model_from_bytes(data: &[u8]) -> Payload {
 /// writing must be a function of the model.
 pub fn fuzz_roundtrip(data: &[u8]) {
     let model = model_from_bytes(data);
-    let bytes = to_bytes(&model).expect("generated models are valid");
+    let bytes = to_bytes(&model, crate::Flavour::Xsplice).expect("generated models are valid");
     let back = read(&bytes).expect("written payloads read back");
     assert_eq!(back.payload, model);
-    assert_eq!(to_bytes(&back.payload).expect("valid"), bytes);
+    assert_eq!(
+        to_bytes(&back.payload, crate::Flavour::Xsplice).expect("valid"),
+        bytes
+    );
 }
 
 #[cfg(test)]

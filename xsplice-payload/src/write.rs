@@ -1,9 +1,12 @@
-//! Deterministic payload writer: model → ELF64 relocatable object.
+//! Deterministic payload writer: model → ELF64 relocatable object, in either
+//! encoding ([`Flavour`]).
 //!
 //! Same model ⇒ same bytes: sections, symbols and relocations are emitted in model
 //! order, strings are deduplicated in first-use order, and the payload's own build-id
 //! is the SHA-1 of the file written with a zeroed build-id descriptor (so it names the
-//! content, like `ld --build-id=sha1`).
+//! content, like `ld --build-id=sha1`). The content (code, data, symbols, their
+//! relocations) is written the same way for both encodings; this file adds the
+//! `.xsplice` structures, `crate::livepatch::write` the `.livepatch.*` ones.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +19,7 @@ use object::{
 };
 use sha1::{Digest, Sha1};
 
+use crate::flavour::Flavour;
 use crate::layout::*;
 use crate::model::*;
 
@@ -33,12 +37,19 @@ pub enum WriteError {
 /// Size of a GNU build-id descriptor written into a payload (SHA-1).
 pub const OWN_BUILD_ID_LEN: usize = 20;
 
-/// Writes the payload. Fails if the model breaks a format rule.
-pub fn to_bytes(payload: &Payload) -> Result<Vec<u8>, WriteError> {
-    payload.validate()?;
+/// Writes the payload in `flavour`. Fails if the model breaks a rule of the model or
+/// of that encoding.
+pub fn to_bytes(payload: &Payload, flavour: Flavour) -> Result<Vec<u8>, WriteError> {
+    payload.validate(flavour)?;
     let mut w = Writer::new(payload);
-    w.content()?;
-    w.structures()?;
+    match flavour {
+        Flavour::Xsplice => {
+            w.content(&[])?;
+            w.structures()?;
+        }
+        Flavour::Livepatch => crate::livepatch::write::structures(&mut w)?,
+    }
+    w.own_build_id(flavour);
     let mut bytes = w.obj.write().map_err(|e| WriteError::Elf(e.to_string()))?;
     stamp_build_id(&mut bytes)?;
     Ok(bytes)
@@ -58,39 +69,41 @@ pub fn gnu_build_id_note(desc: &[u8]) -> Vec<u8> {
     n
 }
 
-struct Writer<'a> {
-    p: &'a Payload,
-    obj: Object<'static>,
-    content_ids: Vec<SectionId>,
-    symbol_ids: Vec<SymbolId>,
+/// An ELF object being assembled from a model.
+pub(crate) struct Writer<'a> {
+    pub p: &'a Payload,
+    pub obj: Object<'static>,
+    /// The ELF section of each content section (`None`: left out of the encoding).
+    pub content_ids: Vec<Option<SectionId>>,
+    pub symbol_ids: Vec<SymbolId>,
 }
 
 /// One structure section being assembled: bytes plus pointer relocations.
-struct StructBuf {
-    bytes: Vec<u8>,
+pub(crate) struct StructBuf {
+    pub bytes: Vec<u8>,
     /// (offset in this section, target section, offset in the target)
-    pointers: Vec<(u64, SectionId, u64)>,
+    pub pointers: Vec<(u64, SectionId, u64)>,
 }
 
 impl StructBuf {
-    fn new() -> Self {
+    pub fn new() -> Self {
         StructBuf {
             bytes: Vec::new(),
             pointers: Vec::new(),
         }
     }
     /// Appends one zeroed structure and returns its offset.
-    fn push(&mut self, layout: &StructLayout) -> usize {
+    pub fn push(&mut self, layout: &StructLayout) -> usize {
         let at = self.bytes.len();
         self.bytes.resize(at + layout.size, 0);
         at
     }
-    fn put(&mut self, at: usize, layout: &StructLayout, field: &str, value: &[u8]) {
+    pub fn put(&mut self, at: usize, layout: &StructLayout, field: &str, value: &[u8]) {
         let f = layout.field(field);
         debug_assert!(!f.pointer && !f.padding && f.width == value.len());
         self.bytes[at + f.offset..at + f.offset + f.width].copy_from_slice(value);
     }
-    fn ptr(
+    pub fn ptr(
         &mut self,
         at: usize,
         layout: &StructLayout,
@@ -111,7 +124,7 @@ fn count(n: usize, what: &'static str) -> Result<[u8; 4], WriteError> {
 }
 
 impl<'a> Writer<'a> {
-    fn new(p: &'a Payload) -> Self {
+    pub fn new(p: &'a Payload) -> Self {
         let arch = match p.machine {
             crate::Machine::X86_64 => Architecture::X86_64,
         };
@@ -123,13 +136,19 @@ impl<'a> Writer<'a> {
         }
     }
 
-    fn add_section(&mut self, name: &str, kind: SectionKind) -> SectionId {
+    pub fn add_section(&mut self, name: &str, kind: SectionKind) -> SectionId {
         let seg = self.obj.segment_name(StandardSegment::Data).to_vec();
         self.obj.add_section(seg, name.as_bytes().to_vec(), kind)
     }
 
-    fn content(&mut self) -> Result<(), WriteError> {
-        for s in &self.p.sections {
+    /// The content sections (all but those in `skip`), the symbols and the
+    /// content's relocations. Nothing may refer to a skipped section.
+    pub fn content(&mut self, skip: &[usize]) -> Result<(), WriteError> {
+        for (i, s) in self.p.sections.iter().enumerate() {
+            if skip.contains(&i) {
+                self.content_ids.push(None);
+                continue;
+            }
             let kind = match s.kind {
                 ContentKind::Text => SectionKind::Text,
                 ContentKind::ReadOnly => SectionKind::ReadOnlyData,
@@ -143,13 +162,13 @@ impl<'a> Writer<'a> {
             } else {
                 self.obj.set_section_data(id, s.data.clone(), s.align);
             }
-            self.content_ids.push(id);
+            self.content_ids.push(Some(id));
         }
         for sym in &self.p.symbols {
             let (section, value, size) = match sym.definition {
                 None => (SymbolSection::Undefined, 0, 0),
                 Some(d) => (
-                    SymbolSection::Section(self.content_ids[d.section]),
+                    SymbolSection::Section(self.content_id(d.section)?),
                     d.offset,
                     d.size,
                 ),
@@ -180,14 +199,20 @@ impl<'a> Writer<'a> {
             self.symbol_ids.push(id);
         }
         for (i, s) in self.p.sections.iter().enumerate() {
+            let Some(at) = self.content_ids[i] else {
+                continue;
+            };
             for r in &s.relocs {
                 let symbol = match r.target {
                     RelocTarget::Symbol(k) => self.symbol_ids[k],
-                    RelocTarget::Section(k) => self.obj.section_symbol(self.content_ids[k]),
+                    RelocTarget::Section(k) => {
+                        let id = self.content_id(k)?;
+                        self.obj.section_symbol(id)
+                    }
                 };
                 self.obj
                     .add_relocation(
-                        self.content_ids[i],
+                        at,
                         Relocation {
                             offset: r.offset,
                             symbol,
@@ -199,6 +224,50 @@ impl<'a> Writer<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The ELF section of a content section that is part of the encoding.
+    pub fn content_id(&self, section: usize) -> Result<SectionId, WriteError> {
+        self.content_ids
+            .get(section)
+            .copied()
+            .flatten()
+            .ok_or_else(|| WriteError::Elf(format!("content section {section} is not written")))
+    }
+
+    /// Writes a structure section's bytes and its pointer relocations.
+    pub fn finish_structs(&mut self, id: SectionId, buf: StructBuf) -> Result<(), WriteError> {
+        self.obj.set_section_data(id, buf.bytes, 8);
+        for (offset, target, addend) in buf.pointers {
+            let symbol = self.obj.section_symbol(target);
+            self.obj
+                .add_relocation(
+                    id,
+                    Relocation {
+                        offset,
+                        symbol,
+                        addend: addend as i64,
+                        flags: RelocationFlags::Elf {
+                            r_type: self.p.machine.arch().pointer_reloc(),
+                        },
+                    },
+                )
+                .map_err(|e| WriteError::Elf(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The payload's own build-id note, zeroed until [`stamp_build_id`]. Xen's loader
+    /// reads it from memory, so the livepatch encoding loads it (SHF_ALLOC).
+    fn own_build_id(&mut self, flavour: Flavour) {
+        let bid = self.add_section(BUILD_ID_SECTION, SectionKind::Note);
+        let sh_flags = match flavour {
+            Flavour::Xsplice => 0,
+            Flavour::Livepatch => u64::from(elf::SHF_ALLOC),
+        };
+        self.obj.section_mut(bid).flags = SectionFlags::Elf { sh_flags };
+        self.obj
+            .set_section_data(bid, gnu_build_id_note(&[0; OWN_BUILD_ID_LEN]), 4);
     }
 
     fn structures(&mut self) -> Result<(), WriteError> {
@@ -276,7 +345,7 @@ impl<'a> Writer<'a> {
                 patches.put(q, &XSPLICE_PATCH, "type", &e.patch.kind.to_le_bytes());
                 patches.put(q, &XSPLICE_PATCH, "size", &e.patch.size.to_le_bytes());
                 patches.put(q, &XSPLICE_PATCH, "addr", &e.patch.addr.to_le_bytes());
-                let target = self.content_ids[e.patch.content.section];
+                let target = self.content_id(e.patch.content.section)?;
                 patches.ptr(q, &XSPLICE_PATCH, "content", target, e.patch.content.offset);
 
                 if let Some(r) = &e.reloc {
@@ -330,23 +399,7 @@ impl<'a> Writer<'a> {
             (sym_id, syms),
             (howto_id, howtos),
         ] {
-            self.obj.set_section_data(id, buf.bytes, 8);
-            for (offset, target, addend) in buf.pointers {
-                let symbol = self.obj.section_symbol(target);
-                self.obj
-                    .add_relocation(
-                        id,
-                        Relocation {
-                            offset,
-                            symbol,
-                            addend: addend as i64,
-                            flags: RelocationFlags::Elf {
-                                r_type: p.machine.arch().pointer_reloc(),
-                            },
-                        },
-                    )
-                    .map_err(|e| WriteError::Elf(e.to_string()))?;
-            }
+            self.finish_structs(id, buf)?;
         }
         self.obj.set_section_data(str_id, strings.bytes, 1);
         self.obj
@@ -361,10 +414,6 @@ impl<'a> Writer<'a> {
                 .collect();
             self.obj.set_section_data(dep, notes, 4);
         }
-        let bid = self.add_section(BUILD_ID_SECTION, SectionKind::Note);
-        self.obj.section_mut(bid).flags = SectionFlags::Elf { sh_flags: 0 };
-        self.obj
-            .set_section_data(bid, gnu_build_id_note(&[0; OWN_BUILD_ID_LEN]), 4);
         Ok(())
     }
 }
@@ -385,13 +434,13 @@ fn st_info(sym: &Symbol) -> u8 {
 
 /// NUL-terminated strings, each stored once, in first-use order.
 #[derive(Default)]
-struct Strings {
-    bytes: Vec<u8>,
+pub(crate) struct Strings {
+    pub bytes: Vec<u8>,
     at: BTreeMap<String, u64>,
 }
 
 impl Strings {
-    fn add(&mut self, s: &str) -> u64 {
+    pub fn add(&mut self, s: &str) -> u64 {
         if let Some(&o) = self.at.get(s) {
             return o;
         }

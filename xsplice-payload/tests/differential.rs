@@ -10,8 +10,14 @@ use xsplice_payload::write::to_bytes;
 
 fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
     vec![
-        ("xsa125", to_bytes(&fixtures::xsa125()).unwrap()),
-        ("full", to_bytes(&fixtures::full()).unwrap()),
+        (
+            "xsa125",
+            to_bytes(&fixtures::xsa125(), xsplice_payload::Flavour::Xsplice).unwrap(),
+        ),
+        (
+            "full",
+            to_bytes(&fixtures::full(), xsplice_payload::Flavour::Xsplice).unwrap(),
+        ),
     ]
 }
 

@@ -11,12 +11,12 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let bytes = to_bytes(&fixtures::xsa125()).unwrap();
+        let bytes = to_bytes(&fixtures::xsa125(), xsplice_payload::Flavour::Xsplice).unwrap();
         let parsed = read(&bytes).unwrap();
         Fixture { bytes, parsed }
     }
     fn full() -> Self {
-        let bytes = to_bytes(&fixtures::full()).unwrap();
+        let bytes = to_bytes(&fixtures::full(), xsplice_payload::Flavour::Xsplice).unwrap();
         let parsed = read(&bytes).unwrap();
         Fixture { bytes, parsed }
     }

@@ -10,7 +10,7 @@ proptest! {
 
     #[test]
     fn generated_models_round_trip(data in prop::collection::vec(any::<u8>(), 0..2048)) {
-        model_from_bytes(&data).validate().expect("the generator builds valid models");
+        model_from_bytes(&data).validate(xsplice_payload::Flavour::Xsplice).expect("the generator builds valid models");
         fuzz_roundtrip(&data);
     }
 }

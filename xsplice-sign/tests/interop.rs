@@ -226,7 +226,8 @@ fn payloads_from_the_payload_writer_sign_verify_and_read_back() {
         xsplice_payload::fixtures::xsa125(),
         xsplice_payload::fixtures::full(),
     ] {
-        let bytes = xsplice_payload::write::to_bytes(&model).unwrap();
+        let bytes =
+            xsplice_payload::write::to_bytes(&model, xsplice_payload::Flavour::Xsplice).unwrap();
         for format in [Format::Legacy, Format::Pkcs7] {
             let signed = sign(
                 &bytes,

@@ -157,6 +157,7 @@ pub fn replace(image: &Image, name: &str, funcs: &[(&str, Vec<u8>)]) -> Payload 
     symbols.sort_by_key(|s| s.global);
     Payload {
         machine: Machine::X86_64,
+        hooks: Vec::new(),
         name: name.into(),
         target_build_id: image.build_id().to_vec(),
         depends: vec![],
@@ -176,7 +177,7 @@ pub fn ret_const(v: u32) -> Vec<u8> {
 }
 
 pub fn bytes(p: &Payload) -> Vec<u8> {
-    xsplice_payload::write::to_bytes(p).unwrap()
+    xsplice_payload::write::to_bytes(p, xsplice_payload::Flavour::Xsplice).unwrap()
 }
 
 /// A payload replacing `target` by `mov edi, arg; jmp callee` (a tail call through a

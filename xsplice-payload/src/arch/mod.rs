@@ -52,6 +52,9 @@ pub trait Arch: Sync {
     /// `R_X86_64_GOTPCRELX (41)`: a name for any relocation type of the machine,
     /// accepted or not, for messages.
     fn reloc_type_name(&self, r_type: u32) -> String;
+    /// The relocation types Xen's livepatch loader implements for this machine
+    /// (anything else: `EOPNOTSUPP`).
+    fn xen_loader_relocs(&self) -> &'static [u32];
     /// The no-op relocation type (skipped by loaders).
     fn none_reloc(&self) -> u32;
     /// Bytes of the jump written at a patched function's entry.

@@ -23,6 +23,14 @@ impl Arch for X86_64 {
     fn pointer_reloc(&self) -> u32 {
         elf::R_X86_64_64
     }
+    fn xen_loader_relocs(&self) -> &'static [u32] {
+        &[
+            elf::R_X86_64_NONE,
+            elf::R_X86_64_64,
+            elf::R_X86_64_PC32,
+            elf::R_X86_64_PLT32,
+        ]
+    }
     fn none_reloc(&self) -> u32 {
         elf::R_X86_64_NONE
     }

@@ -1,11 +1,13 @@
 //! Strict payload reader: bytes → model, refusing anything the format does not allow.
 //!
-//! Two layers: [`elf`] validates the ELF container (the loader rules), then
-//! [`structs`] decodes the `.xsplice` structures through their pointer relocations
-//! and rebuilds the content sections, symbols and relocations of the model. The
+//! Two layers: [`elf`] validates the ELF container (the loader rules), then the
+//! encoding's decoder (`structs` for `.xsplice`, `crate::livepatch::read` for
+//! `.livepatch.funcs`) reads the structures through their pointer relocations and
+//! `content` rebuilds the content sections, symbols and relocations of the model. The
 //! decoded model is finally checked with [`Payload::validate`], so whatever the
 //! reader accepts the writer could have written.
 
+pub(crate) mod content;
 pub mod elf;
 pub mod error;
 mod structs;
@@ -14,11 +16,14 @@ use serde::Serialize;
 
 pub use error::{ReadError, ReadErrorKind};
 
+use crate::flavour::Flavour;
 use crate::model::Payload;
 
 /// A payload read from bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ReadPayload {
+    /// The encoding the file uses.
+    pub flavour: Flavour,
     pub payload: Payload,
     /// The payload's own GNU build-id (`.note.gnu.build-id`).
     pub build_id: Vec<u8>,
@@ -85,14 +90,53 @@ pub struct ElfSymbol {
 /// the structure, the field and the byte offset.
 pub fn read(bytes: &[u8]) -> Result<ReadPayload, ReadError> {
     let elf = elf::Elf::parse(bytes)?;
-    let (payload, build_id) = structs::decode(&elf)?;
+    let flavour = flavour_of(&elf)?;
+    let (payload, build_id) = match flavour {
+        Flavour::Xsplice => structs::decode(&elf)?,
+        Flavour::Livepatch => crate::livepatch::read::decode(&elf)?,
+    };
     Ok(ReadPayload {
+        flavour,
         payload,
         build_id,
         elf_sections: summarize_sections(&elf),
         elf_relocations: summarize_relocations(&elf),
         elf_symbols: summarize_symbols(&elf),
     })
+}
+
+/// The encoding of a parsed file: `.xsplice` for the design's, `.livepatch.funcs`,
+/// a hook or `.livepatch.xen_depends` for Xen's. Both at once is refused.
+pub fn flavour_of(elf: &elf::Elf) -> Result<Flavour, ReadError> {
+    use crate::livepatch::layout as lp;
+    let xsplice = elf
+        .sections
+        .iter()
+        .find(|s| s.name == crate::layout::XSPLICE.section);
+    let livepatch = elf.sections.iter().find(|s| {
+        s.name == lp::FUNCS_SECTION
+            || s.name == lp::XEN_DEPENDS_SECTION
+            || lp::hook_kind(&s.name).is_some()
+    });
+    match (xsplice, livepatch) {
+        (Some(_), None) => Ok(Flavour::Xsplice),
+        (None, Some(_)) => Ok(Flavour::Livepatch),
+        (Some(_), Some(l)) => Err(error::err(
+            ReadErrorKind::BadSection,
+            l.describe(),
+            "sh_name",
+            l.header_offset,
+            "a payload is either xsplice (.xsplice) or livepatch (.livepatch.*), not both",
+        )),
+        (None, None) => Err(error::err(
+            ReadErrorKind::MissingSection,
+            "Elf64_Ehdr",
+            "e_shnum",
+            0x3c,
+            "neither a .xsplice section (xsplice payload) nor .livepatch.funcs, a \
+             .livepatch.hooks.* or .livepatch.xen_depends section (livepatch payload)",
+        )),
+    }
 }
 
 fn summarize_sections(elf: &elf::Elf) -> Vec<ElfSection> {
