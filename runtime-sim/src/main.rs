@@ -38,7 +38,7 @@ enum Cmd {
         /// and applied first, as on a host that already runs it.
         #[arg(long, value_name = "EARLIER")]
         applied: Vec<PathBuf>,
-        /// FUNCTION(ARGS)=VALUE: the value the call must return once patched.
+        /// FUNCTION(ARGS)=VALUE: the value the call must return once patched; a "quoted" VALUE is the string the returned pointer must point at.
         /// FUNCTION(ARGS) alone: the value it returns on --expect-from's image.
         #[arg(long = "probe", required = true)]
         probes: Vec<String>,

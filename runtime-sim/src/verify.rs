@@ -29,8 +29,54 @@ use crate::state::{Action, Status};
 pub struct Probe {
     pub function: String,
     pub args: Vec<i64>,
-    pub want: Option<i64>,
+    pub want: Option<Want>,
 }
+
+/// What a probe must return once patched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// The return value (`=263`, `=-22`, `=0x10`).
+    Int(i64),
+    /// The NUL-terminated string the returned pointer points at (`="-xsplice"`),
+    /// for functions returning `const char *`.
+    Str(String),
+}
+
+impl std::fmt::Display for Want {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Want::Int(v) => write!(f, "{v}"),
+            Want::Str(t) => write!(f, "{t:?}"),
+        }
+    }
+}
+
+/// What one run of a probe returned: the return value, and for string probes the
+/// string it points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Got {
+    pub ret: u64,
+    pub text: Option<String>,
+}
+
+impl Got {
+    fn show(&self) -> String {
+        match &self.text {
+            Some(t) => format!("{t:?}"),
+            None => show_ret(self.ret),
+        }
+    }
+    /// The part of the result a probe compares.
+    fn same(&self, other: &Got) -> bool {
+        match (&self.text, &other.text) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.ret == other.ret,
+        }
+    }
+}
+
+/// Longest string a string probe reads.
+const MAX_PROBE_STRING: u64 = 4096;
 
 impl Probe {
     /// Parses `do_version(0)=263` or `do_version(0)`; arguments and value in
@@ -73,8 +119,11 @@ impl Probe {
                 })
                 .collect::<Result<_, _>>()?
         };
-        let want = match value {
-            Some(v) => Some(parse_int(v.trim()).ok_or_else(|| bad("bad value"))?),
+        let want = match value.map(str::trim) {
+            Some(v) if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') => {
+                Some(Want::Str(v[1..v.len() - 1].to_string()))
+            }
+            Some(v) => Some(Want::Int(parse_int(v).ok_or_else(|| bad("bad value"))?)),
             None => None,
         };
         Ok(Probe {
@@ -120,17 +169,21 @@ pub struct VerifyConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProbeRow {
     pub probe: Probe,
-    pub before: Result<u64, String>,
-    pub patched: Option<Result<u64, String>>,
-    pub reverted: Option<Result<u64, String>>,
+    pub before: Result<Got, String>,
+    pub patched: Option<Result<Got, String>>,
+    pub reverted: Option<Result<Got, String>>,
 }
 
 impl ProbeRow {
     fn patched_ok(&self) -> bool {
-        matches!((&self.patched, self.probe.want), (Some(Ok(v)), Some(w)) if ret_matches(*v, w))
+        match (&self.patched, &self.probe.want) {
+            (Some(Ok(g)), Some(Want::Int(w))) => ret_matches(g.ret, *w),
+            (Some(Ok(g)), Some(Want::Str(w))) => g.text.as_deref() == Some(w.as_str()),
+            _ => false,
+        }
     }
     fn reverted_ok(&self) -> bool {
-        matches!((&self.before, &self.reverted), (Ok(b), Some(Ok(r))) if b == r)
+        matches!((&self.before, &self.reverted), (Ok(b), Some(Ok(r))) if b.same(r))
     }
     pub fn ok(&self) -> bool {
         self.before.is_ok() && self.patched_ok() && self.reverted_ok()
@@ -174,9 +227,9 @@ impl VerifyReport {
                 if *ok { "yes" } else { "NO" }
             );
         }
-        let show = |r: &Option<Result<u64, String>>| match r {
+        let show = |r: &Option<Result<Got, String>>| match r {
             None => "-".to_string(),
-            Some(Ok(v)) => show_ret(*v),
+            Some(Ok(v)) => v.show(),
             Some(Err(_)) => "error".to_string(),
         };
         let w = self
@@ -197,7 +250,10 @@ impl VerifyReport {
                 p.probe.call_text(),
                 show(&Some(p.before.clone())),
                 show(&p.patched),
-                p.probe.want.map_or("-".to_string(), |w| w.to_string()),
+                p.probe
+                    .want
+                    .as_ref()
+                    .map_or("-".to_string(), |w| w.to_string()),
                 show(&p.reverted),
                 if p.ok() { "yes" } else { "NO" }
             );
@@ -226,16 +282,40 @@ impl VerifyReport {
 #[error("{0}")]
 pub struct VerifyError(pub String);
 
-fn run_probes(hv: &mut Hypervisor, probes: &[Probe]) -> Vec<Result<u64, String>> {
+fn run_probes(hv: &mut Hypervisor, probes: &[Probe]) -> Vec<Result<Got, String>> {
     probes
         .iter()
         .map(|p| {
             let args: Vec<Arg> = p.args.iter().map(|&a| Arg::Int(a as u64)).collect();
-            hv.call(0, &p.function, &args)
+            let ret = hv
+                .call(0, &p.function, &args)
                 .map(|r| r.ret)
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            let text = match p.want {
+                Some(Want::Str(_)) => Some(c_string(hv, ret)?),
+                _ => None,
+            };
+            Ok(Got { ret, text })
         })
         .collect()
+}
+
+/// The NUL-terminated string at `addr` in the hypervisor's memory.
+fn c_string(hv: &Hypervisor, addr: u64) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    for i in 0..MAX_PROBE_STRING {
+        let b = hv
+            .memory()
+            .read(addr.wrapping_add(i), 1)
+            .map_err(|e| format!("the returned pointer {addr:#x} is not a readable string: {e}"))?;
+        if b[0] == 0 {
+            return Ok(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        bytes.push(b[0]);
+    }
+    Err(format!(
+        "no NUL within {MAX_PROBE_STRING} bytes of the returned pointer {addr:#x}"
+    ))
 }
 
 /// Runs the verification. Errors are setup problems (unreadable files); everything
@@ -397,7 +477,7 @@ fn expected_values(
                     path.display()
                 ))
             })?;
-            p.want = Some(v as i64);
+            p.want = Some(Want::Int(v.ret as i64));
         }
     }
     Ok((

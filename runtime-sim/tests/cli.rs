@@ -40,6 +40,67 @@ fn setup() -> Fixture {
     fx
 }
 
+/// A probe whose expected value is a "string" compares the string the returned
+/// pointer points at, before, patched and reverted.
+#[test]
+fn verify_compares_strings_behind_returned_pointers() {
+    let fx = setup();
+    let image = fx.image();
+    let d = fx.dir.path();
+    // banner_at: lea banner+1(%rip),%rax; ret
+    let mut p = replace(
+        &image,
+        "skip1",
+        &[("banner_at", vec![0x48, 0x8d, 0x05, 0, 0, 0, 0, 0xc3])],
+    );
+    p.symbols.push(xsplice_payload::Symbol {
+        name: "banner".into(),
+        kind: xsplice_payload::SymbolKind::NoType,
+        global: true,
+        definition: None,
+    });
+    let k = p.symbols.len() - 1;
+    p.sections[0].relocs.push(xsplice_payload::Reloc {
+        offset: 3,
+        r_type: object::elf::R_X86_64_PC32,
+        target: xsplice_payload::RelocTarget::Symbol(k),
+        addend: -3,
+    });
+    std::fs::write(d.join("skip1.xsplice"), bytes(&p)).unwrap();
+    let run = |want: &str| {
+        sim(
+            d,
+            &[
+                "verify",
+                "--hypervisor",
+                "hv.elf",
+                "skip1.xsplice",
+                "--probe",
+                &format!("banner_at(0)={want}"),
+            ],
+        )
+    };
+    let o = run("\"splice-sim\"");
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let row = t.lines().find(|l| l.starts_with("banner_at(0)")).unwrap();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cols,
+        [
+            "banner_at(0)",
+            "\"xsplice-sim\"",
+            "\"splice-sim\"",
+            "\"splice-sim\"",
+            "\"xsplice-sim\"",
+            "yes"
+        ],
+        "{t}"
+    );
+    let o = run("\"xsplice-sim\"");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
 #[test]
 fn verify_passes_and_fails_with_a_table() {
     let fx = setup();

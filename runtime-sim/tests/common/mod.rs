@@ -29,6 +29,7 @@ F int call_helper(int x) { return helper(x); }
 F int spin(void) { volatile int x = 0; for (;;) x++; return x; }
 F char banner_char(int i) { return banner[i]; }
 F int magic(void) { return 0x12345678; }
+F const char *banner_at(int i) { return banner + i; }
 void entry(void) { for (;;) ; }
 "#;
 
