@@ -10,6 +10,7 @@ use crate::check::{AppliedView, CheckContext, Purpose, plan};
 use crate::cpu::{Guard, find_on_stacks};
 use crate::errno::{Errno, Failure, fail};
 use crate::hypervisor::{Completion, Hypervisor};
+use crate::livepatch::Interface;
 use crate::memory::Owner;
 use crate::state::{Action, State};
 
@@ -64,6 +65,7 @@ impl Hypervisor {
             Action::Apply => self.do_apply(i, bound_us),
             Action::Revert => self.do_revert(i, bound_us),
             Action::Unload => Outcome::Done(self.do_unload(i)),
+            Action::Replace => self.do_replace(i, bound_us),
         };
         let result = match outcome {
             Outcome::Waiting => {
@@ -136,11 +138,15 @@ impl Hypervisor {
     }
 
     fn do_apply(&mut self, i: usize, bound_us: Option<u64>) -> Outcome {
-        let plan = match plan(
-            &self.check_context(),
-            &self.payloads[i].loaded,
-            Purpose::Apply,
-        ) {
+        let planned = match self.interface {
+            Interface::Xsplice => plan(
+                &self.check_context(),
+                &self.payloads[i].loaded,
+                Purpose::Apply,
+            ),
+            Interface::Livepatch => self.livepatch_plan(i),
+        };
+        let plan = match planned {
             Ok(p) => p,
             Err(f) => return Outcome::Done(Err(f)),
         };
@@ -219,6 +225,31 @@ impl Hypervisor {
                 Outcome::Done(Err(f))
             }
         }
+    }
+
+    /// Xen's REPLACE: revert every applied payload, newest first (each keeps its own
+    /// outcome), then apply this one. A failed revert stops it with `EINVAL`.
+    fn do_replace(&mut self, i: usize, bound_us: Option<u64>) -> Outcome {
+        let serial = self.payloads[i].loaded.serial;
+        while let Some(&top) = self.applied.last() {
+            let Some(j) = self.by_serial(top) else {
+                self.applied.pop();
+                continue;
+            };
+            match self.do_revert(j, bound_us) {
+                Outcome::Done(Ok(())) => self.payloads[j].state = State::Reverted,
+                Outcome::Done(Err(f)) => {
+                    let why = format!("reverting {} failed: {}", self.payloads[j].id, f.why);
+                    self.payloads[j].error = Some(f);
+                    return Outcome::Done(Err(fail(Errno::EINVAL, why)));
+                }
+                Outcome::Waiting => return Outcome::Waiting,
+            }
+        }
+        let Some(i) = self.by_serial(serial) else {
+            return Outcome::Done(Err(fail(Errno::ENOENT, "the payload went away")));
+        };
+        self.do_apply(i, bound_us)
     }
 
     fn do_unload(&mut self, i: usize) -> Result<(), Failure> {

@@ -31,6 +31,9 @@ pub struct SimConfig {
     pub site_write_us: u64,
     /// A call that executes more instructions than this is stopped with an error.
     pub max_instructions: u64,
+    /// The hypercall interface; `None`: the one the image implements (Xen's
+    /// livepatch when it defines `livepatch_op`, the design's xsplice otherwise).
+    pub interface: Option<crate::livepatch::Interface>,
 }
 
 impl Default for SimConfig {
@@ -44,6 +47,7 @@ impl Default for SimConfig {
             scratch_size: 64 << 10,
             site_write_us: 0,
             max_instructions: 50_000_000,
+            interface: None,
         }
     }
 }

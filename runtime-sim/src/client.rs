@@ -100,7 +100,7 @@ impl Client {
     ) -> Result<(), HypercallError> {
         let id = parse_id(id)?;
         let mut op = Self::header(hypercall::XEN_SYSCTL_XSPLICE_UPLOAD);
-        op[off::UPLOAD_ID..off::UPLOAD_ID + ID_SIZE].copy_from_slice(&id.0);
+        op[off::UPLOAD_ID..off::UPLOAD_ID + ID_SIZE].copy_from_slice(&id.raw());
         op[off::UPLOAD_SIZE..off::UPLOAD_SIZE + 8]
             .copy_from_slice(&(payload.len() as u64).to_le_bytes());
         let handle = self.guest.alloc(payload);
@@ -111,7 +111,7 @@ impl Client {
     pub fn get(&mut self, hv: &mut Hypervisor, id: &str) -> Result<Status, HypercallError> {
         let id = parse_id(id)?;
         let mut op = Self::header(hypercall::XEN_SYSCTL_XSPLICE_GET);
-        op[off::GET_ID..off::GET_ID + ID_SIZE].copy_from_slice(&id.0);
+        op[off::GET_ID..off::GET_ID + ID_SIZE].copy_from_slice(&id.raw());
         let (r, out) = self.raw(hv, op);
         r?;
         let code = i32::from_le_bytes(
@@ -152,7 +152,8 @@ impl Client {
             .map(|c| {
                 let code = i32::from_le_bytes(c[SUMMARY_STATUS..].try_into().expect("4"));
                 Summary {
-                    id: PayloadId(c[..ID_SIZE].try_into().expect("40")),
+                    id: PayloadId::from_raw(c[..ID_SIZE].try_into().expect("40"))
+                        .unwrap_or(PayloadId([0; crate::state::MAX_ID_SIZE])),
                     status: Status::from_code(code).unwrap_or(Status::Error(Errno(-code))),
                 }
             })
@@ -207,7 +208,7 @@ impl Client {
     ) -> Result<(), HypercallError> {
         let id = parse_id(id)?;
         let mut op = Self::header(hypercall::XEN_SYSCTL_XSPLICE_ACTION);
-        op[off::ACTION_ID..off::ACTION_ID + ID_SIZE].copy_from_slice(&id.0);
+        op[off::ACTION_ID..off::ACTION_ID + ID_SIZE].copy_from_slice(&id.raw());
         op[off::ACTION_CMD..off::ACTION_CMD + 4].copy_from_slice(&action.code().to_le_bytes());
         op[off::ACTION_TIME..off::ACTION_TIME + 8].copy_from_slice(&time_ms.to_le_bytes());
         self.raw(hv, op).0.map(|_| ())

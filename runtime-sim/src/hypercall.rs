@@ -166,6 +166,16 @@ pub fn sysctl(
     op: &mut [u8; SYSCTL_SIZE],
     guest: &mut GuestMemory,
 ) -> Result<u32, Failure> {
+    let cmd = u32_at(op, off::CMD);
+    if hv.interface() == crate::livepatch::Interface::Livepatch {
+        if cmd != xsplice_abi::livepatch::XEN_SYSCTL_LIVEPATCH_OP {
+            return Err(fail(
+                Errno::ENOSYS,
+                format!("sysctl {cmd} is not simulated (this hypervisor speaks livepatch)"),
+            ));
+        }
+        return crate::livepatch::sysctl::sysctl(hv, caller, op, guest);
+    }
     if u32_at(op, off::INTERFACE_VERSION) != XEN_SYSCTL_INTERFACE_VERSION {
         return Err(fail(
             Errno::EACCES,
@@ -175,7 +185,6 @@ pub fn sysctl(
             ),
         ));
     }
-    let cmd = u32_at(op, off::CMD);
     if cmd != XEN_SYSCTL_XSPLICE_OP {
         return Err(fail(
             Errno::ENOSYS,
@@ -271,7 +280,7 @@ fn list(hv: &Hypervisor, op: &mut [u8], guest: &mut GuestMemory) -> Result<u32, 
     let mut written = 0u32;
     for r in all.iter().skip(idx as usize).take(nr as usize) {
         let mut s = [0u8; SUMMARY_SIZE];
-        s[..ID_SIZE].copy_from_slice(&r.id.0);
+        s[..ID_SIZE].copy_from_slice(&r.id.raw());
         s[SUMMARY_STATUS..].copy_from_slice(&r.status().code().to_le_bytes());
         let at = handle.wrapping_add(u64::from(written) * SUMMARY_SIZE as u64);
         if !guest.write(at, &s) {

@@ -48,6 +48,8 @@ pub struct Record {
     pub saved: Vec<Saved>,
     /// While applied: code that must not be running when reverting.
     pub guards: Vec<Guard>,
+    /// Livepatch: the `.modinfo` strings LIST returns (empty for xsplice payloads).
+    pub metadata: Vec<u8>,
 }
 
 impl Record {
@@ -97,12 +99,17 @@ pub struct Hypervisor {
     pub(crate) cpus: Vec<Cpu>,
     pub(crate) payloads: Vec<Record>,
     pub(crate) version: u32,
+    /// Livepatch LIST's `version`: bumped by each upload and unload only, as Xen's
+    /// `payload_version`.
+    pub(crate) list_version: u32,
+    /// The hypercall interface this hypervisor speaks.
+    pub(crate) interface: crate::livepatch::Interface,
     /// Serials of applied payloads, oldest first.
     pub(crate) applied: Vec<u64>,
     pub(crate) pending: Option<Pending>,
     /// Simulated time spent in rendezvous and patching, µs.
     pub(crate) clock_us: u64,
-    next_serial: u64,
+    pub(crate) next_serial: u64,
     pub(crate) policy: Policy,
     pub(crate) trust: Trust,
     /// Fault drill: the index of the site write of the next APPLY/REVERT that fails.
@@ -120,6 +127,9 @@ impl Hypervisor {
         let mut mem = Memory::new();
         let span = boot::map_image(&image, &mut mem)?;
         let layout = boot::plan_layout(&config, span, &mut mem)?;
+        let interface = config
+            .interface
+            .unwrap_or_else(|| crate::livepatch::Interface::of(&image));
         let cpus = (0..config.cpus)
             .map(|id| Cpu {
                 id,
@@ -137,6 +147,8 @@ impl Hypervisor {
             cpus,
             payloads: Vec::new(),
             version: 1,
+            list_version: 1,
+            interface,
             applied: Vec::new(),
             pending: None,
             clock_us: 0,
@@ -172,6 +184,14 @@ impl Hypervisor {
     /// Bumped on every change of the payload list or of a status.
     pub fn version(&self) -> u32 {
         self.version
+    }
+    /// Livepatch LIST's `version` (bumped by uploads and unloads).
+    pub fn list_version(&self) -> u32 {
+        self.list_version
+    }
+    /// The hypercall interface this hypervisor speaks.
+    pub fn interface(&self) -> crate::livepatch::Interface {
+        self.interface
     }
     pub fn pending(&self) -> Option<Pending> {
         self.pending
@@ -237,6 +257,7 @@ impl Hypervisor {
             image: &self.image,
             arena: self.layout.arena,
             others: self.payloads.iter().map(|r| &r.loaded).collect(),
+            rules: loader::Rules::Xsplice,
         };
         let loaded = loader::load(&ctx, &mut self.mem, serial, read, bytes.len() as u64)?;
         self.next_serial += 1;
@@ -249,6 +270,7 @@ impl Hypervisor {
             old_status: Status::Loaded,
             saved: Vec::new(),
             guards: Vec::new(),
+            metadata: Vec::new(),
         });
         self.bump();
         Ok(())

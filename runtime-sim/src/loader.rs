@@ -61,11 +61,26 @@ impl Loaded {
     }
 }
 
+/// Whose loader rules apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rules {
+    /// The design's: target build-id at upload (`ENOEXEC`), new globals must not
+    /// clash, patched symbols resolved by name and their recorded address checked.
+    Xsplice,
+    /// Xen 4.17's livepatch loader: every named symbol that is not a replacement
+    /// (locals too) is "new" and must not clash (`EEXIST`), names resolve as Xen's
+    /// symbol table does (`file#name` for locals), a function's `old_addr` is used
+    /// as given and looked up by name only when 0. The hypervisor build-id is
+    /// checked by the caller, in Xen's order.
+    Livepatch,
+}
+
 /// What the loader needs from the running hypervisor.
 pub struct LoadContext<'a> {
     pub image: &'a Image,
     pub arena: (u64, u64),
     pub others: Vec<&'a Loaded>,
+    pub rules: Rules,
 }
 
 fn perm_of(kind: ContentKind) -> Perm {
@@ -105,7 +120,9 @@ pub fn load(
             ),
         ));
     }
-    check_target(&payload, ctx.image.build_id())?;
+    if ctx.rules == Rules::Xsplice {
+        check_target(&payload, ctx.image.build_id())?;
+    }
     if let Some(o) = ctx.others.iter().find(|o| o.build_id == build_id) {
         return Err(fail(
             Errno::EEXIST,
@@ -247,7 +264,31 @@ fn is_replacement(p: &Payload, i: usize) -> bool {
     })
 }
 
+/// An undefined name: in the hypervisor's table (Xen's exact lookup under
+/// livepatch rules), else among loaded payloads' exports.
+fn lookup_undefined(
+    ctx: &LoadContext<'_>,
+    name: &str,
+) -> Result<Option<(u64, Option<u64>)>, Failure> {
+    let image = match ctx.rules {
+        Rules::Xsplice => lookup_image(ctx.image, name)?,
+        Rules::Livepatch => ctx.image.lookup_xen(name).map(|s| (s.addr, s.size)),
+    };
+    if let Some((addr, _)) = image {
+        return Ok(Some((addr, None)));
+    }
+    Ok(ctx.others.iter().find_map(|o| {
+        o.exports
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| (*a, Some(o.serial)))
+    }))
+}
+
 fn resolve(ctx: &LoadContext<'_>, l: &mut Loaded) -> Result<(), Failure> {
+    if ctx.rules == Rules::Livepatch {
+        return resolve_livepatch(ctx, l);
+    }
     let p = &l.model;
     let mut addrs = Vec::with_capacity(p.symbols.len());
     let mut providers: Vec<u64> = Vec::new();
@@ -305,6 +346,55 @@ fn resolve(ctx: &LoadContext<'_>, l: &mut Loaded) -> Result<(), Failure> {
                     ));
                 };
                 if !providers.contains(&serial) {
+                    providers.push(serial);
+                }
+                addrs.push(addr);
+            }
+        }
+    }
+    l.symbol_addrs = addrs;
+    l.providers = providers;
+    l.exports = exports;
+    Ok(())
+}
+
+/// Xen's rules: undefined names resolve in its table then among the "new" symbols
+/// of loaded payloads; every named symbol that is not a replacement is new, locals
+/// included, and must resolve nowhere yet (`EEXIST`).
+fn resolve_livepatch(ctx: &LoadContext<'_>, l: &mut Loaded) -> Result<(), Failure> {
+    let p = &l.model;
+    let mut addrs = Vec::with_capacity(p.symbols.len());
+    let mut providers: Vec<u64> = Vec::new();
+    let mut exports = Vec::new();
+    for s in &p.symbols {
+        match s.definition {
+            Some(d) => {
+                let addr = l.section_addrs[d.section].wrapping_add(d.offset);
+                addrs.push(addr);
+                let replacement = p.new.iter().any(|e| {
+                    d.section == e.patch.content.section && d.offset == e.patch.content.offset
+                });
+                if replacement {
+                    continue;
+                }
+                if lookup_undefined(ctx, &s.name)?.is_some() {
+                    return Err(fail(
+                        Errno::EEXIST,
+                        format!(
+                            "duplicate new symbol: `{}` is already a hypervisor or payload symbol",
+                            s.name
+                        ),
+                    ));
+                }
+                exports.push((s.name.clone(), addr));
+            }
+            None => {
+                let Some((addr, provider)) = lookup_undefined(ctx, &s.name)? else {
+                    return Err(fail(Errno::ENOENT, format!("Unknown symbol: {}", s.name)));
+                };
+                if let Some(serial) = provider
+                    && !providers.contains(&serial)
+                {
                     providers.push(serial);
                 }
                 addrs.push(addr);
@@ -410,9 +500,50 @@ fn resolve_one(ctx: &LoadContext<'_>, name: &str) -> Result<SiteSymbol, Failure>
     }
 }
 
+/// Xen's `old_addr`: as given, or looked up by name when 0 (its table, then the new
+/// symbols of loaded payloads); sized by `old_size`.
+fn livepatch_site(
+    ctx: &LoadContext<'_>,
+    e: &xsplice_payload::Entry,
+) -> Result<SiteSymbol, Failure> {
+    let addr = if e.section.address != 0 {
+        e.section.address
+    } else {
+        lookup_undefined(ctx, &e.symbol.name)?
+            .map(|(a, _)| a)
+            .ok_or_else(|| {
+                fail(
+                    Errno::ENOENT,
+                    format!("Could not resolve old address of {}", e.symbol.name),
+                )
+            })?
+    };
+    Ok(SiteSymbol {
+        name: e.symbol.name.clone(),
+        addr,
+        size: u64::from(e.section.size),
+    })
+}
+
 /// Resolves the hypervisor symbols the `.xsplice` entries name, and checks their
 /// recorded addresses when the payload carries them.
 fn resolve_sites(ctx: &LoadContext<'_>, l: &mut Loaded) -> Result<(), Failure> {
+    if ctx.rules == Rules::Livepatch {
+        l.sites = l
+            .model
+            .new
+            .iter()
+            .map(|e| livepatch_site(ctx, e))
+            .collect::<Result<_, _>>()?;
+        l.old_sites = l
+            .model
+            .old
+            .iter()
+            .flatten()
+            .map(|e| livepatch_site(ctx, e))
+            .collect::<Result<_, _>>()?;
+        return Ok(());
+    }
     let mut sites = Vec::new();
     for e in &l.model.new {
         let s = resolve_one(ctx, &e.symbol.name)?;

@@ -360,5 +360,6 @@ fn wrap(action: Action, a: ActionStep) -> Step {
         Action::Apply => Step::Apply(a),
         Action::Revert => Step::Revert(a),
         Action::Unload => Step::Unload(a),
+        Action::Replace => unreachable!("the design's command set has no replace"),
     }
 }

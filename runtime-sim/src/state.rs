@@ -4,8 +4,11 @@ use std::fmt;
 
 use crate::errno::{Errno, Failure};
 
-/// `XEN_XSPLICE_ID_SIZE`.
+/// `XEN_XSPLICE_ID_SIZE`: the design's id field.
 pub const ID_SIZE: usize = 40;
+/// Room for the longest name of either interface: Xen's livepatch names are up to
+/// 127 bytes (`XEN_LIVEPATCH_NAME_SIZE` with the NUL).
+pub const MAX_ID_SIZE: usize = 128;
 
 pub const XSPLICE_STATUS_LOADED: i32 = 0x01;
 pub const XSPLICE_STATUS_PROGRESS: i32 = 0x02;
@@ -18,26 +21,40 @@ pub const XSPLICE_ACTION_UNLOAD: u32 = 2;
 pub const XSPLICE_ACTION_REVERT: u32 = 3;
 pub const XSPLICE_ACTION_APPLY: u32 = 4;
 
-/// The 40-byte `id` of a payload: 1‥40 bytes, NUL padded. All 40 bytes identify it.
+/// A payload's name: the design's 40-byte `id` (1‥40 bytes, NUL padded), or a Xen
+/// livepatch name (1‥127 bytes). Stored NUL padded to [`MAX_ID_SIZE`].
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PayloadId(pub [u8; ID_SIZE]);
+pub struct PayloadId(pub [u8; MAX_ID_SIZE]);
 
 impl PayloadId {
     /// An id from text: 1‥40 bytes, no NUL.
     pub fn new(text: &str) -> Result<PayloadId, Failure> {
-        let b = text.as_bytes();
-        if b.is_empty() || b.len() > ID_SIZE || b.contains(&0) {
+        PayloadId::with_limit(text.as_bytes(), ID_SIZE)
+    }
+
+    /// A livepatch name: 1‥127 bytes, no NUL.
+    pub fn livepatch(name: &[u8]) -> Result<PayloadId, Failure> {
+        PayloadId::with_limit(name, MAX_ID_SIZE - 1)
+    }
+
+    fn with_limit(b: &[u8], max: usize) -> Result<PayloadId, Failure> {
+        if b.is_empty() || b.len() > max || b.contains(&0) {
             return Err(Failure::new(
                 Errno::EINVAL,
                 format!(
-                    "payload id `{}` must be 1..={ID_SIZE} bytes without NUL",
-                    text.escape_debug()
+                    "payload id `{}` must be 1..={max} bytes without NUL",
+                    String::from_utf8_lossy(b).escape_debug()
                 ),
             ));
         }
-        let mut id = [0; ID_SIZE];
+        let mut id = [0; MAX_ID_SIZE];
         id[..b.len()].copy_from_slice(b);
         Ok(PayloadId(id))
+    }
+
+    /// The design's 40-byte field.
+    pub fn raw(&self) -> [u8; ID_SIZE] {
+        self.0[..ID_SIZE].try_into().expect("40 bytes")
     }
 
     /// Validates the raw field of a hypercall: not empty, and zero after the first
@@ -54,12 +71,14 @@ impl PayloadId {
                 "payload id has bytes after its NUL terminator",
             ));
         }
-        Ok(PayloadId(raw))
+        let mut id = [0; MAX_ID_SIZE];
+        id[..ID_SIZE].copy_from_slice(&raw);
+        Ok(PayloadId(id))
     }
 
     /// The bytes before the first NUL.
     pub fn as_bytes(&self) -> &[u8] {
-        let n = self.0.iter().position(|&b| b == 0).unwrap_or(ID_SIZE);
+        let n = self.0.iter().position(|&b| b == 0).unwrap_or(MAX_ID_SIZE);
         &self.0[..n]
     }
 }
@@ -170,6 +189,9 @@ pub enum Action {
     Unload,
     Revert,
     Apply,
+    /// Xen's livepatch REPLACE: revert every applied payload, then apply this one.
+    /// The design has no such action (no code, never allowed by its state table).
+    Replace,
 }
 
 impl Action {
@@ -179,6 +201,7 @@ impl Action {
             Action::Unload => XSPLICE_ACTION_UNLOAD,
             Action::Revert => XSPLICE_ACTION_REVERT,
             Action::Apply => XSPLICE_ACTION_APPLY,
+            Action::Replace => 0,
         }
     }
 
@@ -198,6 +221,7 @@ impl Action {
             Action::Unload => "unload",
             Action::Revert => "revert",
             Action::Apply => "apply",
+            Action::Replace => "replace",
         }
     }
 
@@ -219,7 +243,7 @@ impl Action {
     pub fn next_state(self) -> Option<State> {
         match self {
             Action::Check => Some(State::Checked),
-            Action::Apply => Some(State::Applied),
+            Action::Apply | Action::Replace => Some(State::Applied),
             Action::Revert => Some(State::Reverted),
             Action::Unload => None,
         }

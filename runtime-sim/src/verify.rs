@@ -18,10 +18,13 @@ use crate::client::Client;
 use crate::cpu::Arg;
 use crate::errno::Failure;
 use crate::hypervisor::Hypervisor;
+use crate::livepatch::Interface;
+use crate::livepatch::client::LivepatchClient;
 use crate::policy::Policy;
 use crate::report::{ret_matches, show_ret, status_or_gone};
 use crate::signature::Trust;
 use crate::state::{Action, Status};
+use xsplice_abi::livepatch as abi;
 
 /// `function(args)=value`, or `function(args)` when the expected value comes from
 /// running the same call on the patched build (`--expect-from`).
@@ -346,11 +349,11 @@ pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
         probes: Vec::new(),
         notes: Vec::new(),
     };
-    let mut c = Client::new(0);
+    let mut t = Toolstack::for_hypervisor(&hv);
     let mut notes = Vec::new();
     for (n, (b, path)) in earlier.iter().zip(&cfg.applied).enumerate() {
         let id = format!("applied-{}", n + 1);
-        if let Err(why) = apply_earlier(&mut hv, &mut c, &id, b) {
+        if let Err(why) = apply_earlier(&mut hv, &mut t, &id, b) {
             report.steps.push((id, "refused".into(), false));
             report
                 .notes
@@ -360,27 +363,15 @@ pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
         report.steps.push((id, "APPLIED".into(), true));
     }
     let id = "verify";
-    let up = c.upload(&mut hv, id, &bytes);
-    report.steps.push((
-        "upload".into(),
-        up.as_ref()
-            .map_or_else(|e| format!("-{}", e.errno), |()| "LOADED".into()),
-        up.is_ok(),
-    ));
-    if let Err(e) = &up {
-        notes.push(e.to_string());
+    let up = t.upload(&mut hv, id, &bytes);
+    report.steps.push(("upload".into(), up.0.clone(), up.1));
+    if let Some(why) = up.2 {
+        notes.push(why);
     }
-    let mut act = |hv: &mut Hypervisor, c: &mut Client, a: Action, want: Option<Status>| -> bool {
-        let r = c.action(hv, id, a, 0);
-        hv.settle();
-        let st = c.get(hv, id).ok();
-        let ok = r.is_ok() && st == want;
-        let shown = match &r {
-            Err(e) => format!("-{}", e.errno),
-            Ok(()) => status_or_gone(st),
-        };
-        if !ok && let Some(f) = last_failure(hv, id) {
-            notes.push(format!("{}: {}", a.name(), f.why));
+    let mut act = |hv: &mut Hypervisor, t: &mut Toolstack, a: Action| -> bool {
+        let (shown, ok, why) = t.act(hv, id, a);
+        if let Some(why) = why {
+            notes.push(format!("{}: {why}", a.name()));
         }
         report.steps.push((a.name().to_string(), shown, ok));
         ok
@@ -396,21 +387,108 @@ pub fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
             reverted: None,
         })
         .collect();
-    if up.is_ok() && act(&mut hv, &mut c, Action::Check, Some(Status::Checked)) {
-        if act(&mut hv, &mut c, Action::Apply, Some(Status::Applied)) {
+    let checked = up.1 && (t.checks_at_upload() || act(&mut hv, &mut t, Action::Check));
+    if checked {
+        if act(&mut hv, &mut t, Action::Apply) {
             for (row, r) in report.probes.iter_mut().zip(run_probes(&mut hv, &probes)) {
                 row.patched = Some(r);
             }
-            if act(&mut hv, &mut c, Action::Revert, Some(Status::Reverted)) {
+            if act(&mut hv, &mut t, Action::Revert) {
                 for (row, r) in report.probes.iter_mut().zip(run_probes(&mut hv, &probes)) {
                     row.reverted = Some(r);
                 }
             }
         }
-        act(&mut hv, &mut c, Action::Unload, None);
+        act(&mut hv, &mut t, Action::Unload);
     }
     report.notes = notes;
     Ok(report)
+}
+
+/// The toolstack of the interface the hypervisor speaks: the design's xsplice
+/// (upload, check, apply, revert, unload) or Xen's livepatch (upload checks; apply,
+/// revert, unload).
+enum Toolstack {
+    Xsplice(Client),
+    Livepatch(LivepatchClient),
+}
+
+impl Toolstack {
+    fn for_hypervisor(hv: &Hypervisor) -> Toolstack {
+        match hv.interface() {
+            Interface::Xsplice => Toolstack::Xsplice(Client::new(0)),
+            Interface::Livepatch => Toolstack::Livepatch(LivepatchClient::new(0)),
+        }
+    }
+
+    fn checks_at_upload(&self) -> bool {
+        matches!(self, Toolstack::Livepatch(_))
+    }
+
+    /// (status shown, held, why not)
+    fn upload(
+        &mut self,
+        hv: &mut Hypervisor,
+        id: &str,
+        bytes: &[u8],
+    ) -> (String, bool, Option<String>) {
+        let (r, ok_state) = match self {
+            Toolstack::Xsplice(c) => (c.upload(hv, id, bytes), "LOADED"),
+            Toolstack::Livepatch(c) => (c.upload(hv, id, bytes), "CHECKED"),
+        };
+        match r {
+            Ok(()) => (ok_state.into(), true, None),
+            Err(e) => (format!("-{}", e.errno), false, Some(e.to_string())),
+        }
+    }
+
+    /// Runs an action to completion: (status shown, reached its state, why not).
+    fn act(&mut self, hv: &mut Hypervisor, id: &str, a: Action) -> (String, bool, Option<String>) {
+        match self {
+            Toolstack::Xsplice(c) => {
+                let want = a.next_state().map(|s| match s {
+                    crate::state::State::Loaded => Status::Loaded,
+                    crate::state::State::Checked => Status::Checked,
+                    crate::state::State::Applied => Status::Applied,
+                    crate::state::State::Reverted => Status::Reverted,
+                });
+                let r = c.action(hv, id, a, 0);
+                hv.settle();
+                let st = c.get(hv, id).ok();
+                let ok = r.is_ok() && st == want;
+                let shown = match &r {
+                    Err(e) => format!("-{}", e.errno),
+                    Ok(()) => status_or_gone(st),
+                };
+                let why = (!ok).then(|| last_failure(hv, id).map(|f| f.why)).flatten();
+                (shown, ok, why)
+            }
+            Toolstack::Livepatch(c) => {
+                let (cmd, want) = match a {
+                    Action::Apply => (abi::ACTION_APPLY, Some(abi::STATE_APPLIED)),
+                    Action::Revert => (abi::ACTION_REVERT, Some(abi::STATE_CHECKED)),
+                    Action::Replace => (abi::ACTION_REPLACE, Some(abi::STATE_APPLIED)),
+                    Action::Unload => (abi::ACTION_UNLOAD, None),
+                    Action::Check => return ("CHECKED".into(), true, None),
+                };
+                let r = c.action(hv, id, cmd, 0, 0);
+                hv.settle();
+                let st = c.get(hv, id).ok();
+                let ok = r.is_ok() && st.map(|s| (s.state, s.rc)) == want.map(|w| (w, 0));
+                let shown = match (&r, st) {
+                    (Err(e), _) => format!("-{}", e.errno),
+                    (Ok(()), None) => "gone".into(),
+                    (Ok(()), Some(s)) if s.rc != 0 => format!("-{}", crate::Errno(-s.rc).name()),
+                    (Ok(()), Some(s)) => s.state_name(),
+                };
+                let why = match &r {
+                    Err(e) => (!ok).then(|| e.to_string()),
+                    Ok(()) => (!ok).then(|| last_failure(hv, id).map(|f| f.why)).flatten(),
+                };
+                (shown, ok, why)
+            }
+        }
+    }
 }
 
 /// Why the last action on payload `id` failed.
@@ -424,23 +502,23 @@ fn last_failure(hv: &Hypervisor, id: &str) -> Option<Failure> {
 /// Uploads, checks and applies an earlier payload of the stack.
 fn apply_earlier(
     hv: &mut Hypervisor,
-    c: &mut Client,
+    t: &mut Toolstack,
     id: &str,
     bytes: &[u8],
 ) -> Result<(), String> {
-    c.upload(hv, id, bytes)
-        .map_err(|e| format!("upload: {e}"))?;
-    for (a, want) in [
-        (Action::Check, Status::Checked),
-        (Action::Apply, Status::Applied),
-    ] {
-        c.action(hv, id, a, 0)
-            .map_err(|e| format!("{}: {e}", a.name()))?;
-        hv.settle();
-        let st = c.get(hv, id).map_err(|e| format!("{}: {e}", a.name()))?;
-        if st != want {
-            let why = last_failure(hv, id).map_or_else(|| format!("status {st:?}"), |f| f.why);
-            return Err(format!("{}: {why}", a.name()));
+    let (_, ok, why) = t.upload(hv, id, bytes);
+    if !ok {
+        return Err(format!("upload: {}", why.unwrap_or_default()));
+    }
+    let actions: &[Action] = if t.checks_at_upload() {
+        &[Action::Apply]
+    } else {
+        &[Action::Check, Action::Apply]
+    };
+    for &a in actions {
+        let (shown, ok, why) = t.act(hv, id, a);
+        if !ok {
+            return Err(format!("{}: {}", a.name(), why.unwrap_or(shown)));
         }
     }
     Ok(())

@@ -698,7 +698,7 @@ fn expect(r: i64, want: Outcome, what: &str) {
 /// After a successful upload: the payload's pages (hash), and where its APPLY will
 /// write what — trampolines computed here from the new code's address.
 fn observe_upload(w: &World, id: &Id, kind: Kind) -> (u64, Sites) {
-    let r = w.hv.payload(&PayloadId(*id)).unwrap();
+    let r = w.hv.payload(&PayloadId::from_raw(*id).unwrap()).unwrap();
     let serial = r.loaded.serial;
     let pages = hash_where(w.hv.memory(), |o| o == Owner::Payload(serial));
     for &(base, len, perm) in &r.loaded.regions {
@@ -740,7 +740,7 @@ fn compare(w: &mut World, m: &Model, what: &str) {
     let list: Vec<(Id, i32)> = hv
         .payloads()
         .iter()
-        .map(|r| (r.id.0, r.status().code()))
+        .map(|r| (r.id.raw(), r.status().code()))
         .collect();
     let want: Vec<(Id, i32)> = m.list.iter().map(|p| (p.id, p.status)).collect();
     assert_eq!(list, want, "{what}: list and statuses");
@@ -757,7 +757,7 @@ fn compare(w: &mut World, m: &Model, what: &str) {
     let want: Vec<i32> = m.list.iter().map(|p| state_code(p.state)).collect();
     assert_eq!(states, want, "{what}: states");
     assert_eq!(hv.version(), m.version, "{what}: version");
-    let stack: Vec<Id> = hv.applied_stack().iter().map(|i| i.0).collect();
+    let stack: Vec<Id> = hv.applied_stack().iter().map(|i| i.raw()).collect();
     assert_eq!(stack, m.stack, "{what}: applied stack");
     assert_eq!(
         hv.pending().is_some(),

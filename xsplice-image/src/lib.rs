@@ -195,7 +195,6 @@ impl Image {
         &self.bytes
     }
 
-    /// Resolves `name` or `file#name` (see the crate docs).
     /// Does this hypervisor implement Xen's livepatch interface? True when it defines
     /// `livepatch_op`, the handler of `XEN_SYSCTL_livepatch_op` (Xen 4.7 onward with
     /// `CONFIG_LIVEPATCH`); such a hypervisor loads livepatch payloads, not xSplice ones.
@@ -205,6 +204,26 @@ impl Image {
             .any(|s| s.global && s.kind == ImageSymbolKind::Func && s.name == "livepatch_op")
     }
 
+    /// Resolves a name exactly as Xen's own symbol table does
+    /// (`symbols_lookup_by_name`): locals are known only as `file#name` (the
+    /// `STT_FILE` before them), globals and file-less locals by their name. `None`
+    /// when nothing matches; the first of several (Xen refuses duplicates at build).
+    pub fn lookup_xen(&self, name: &str) -> Option<&ImageSymbol> {
+        let (file, bare) = match name.split_once('#') {
+            Some((f, n)) => (Some(f), n),
+            None => (None, name),
+        };
+        self.by_name
+            .get(bare)?
+            .iter()
+            .map(|&i| &self.symbols[i])
+            .find(|s| match file {
+                None => s.global || s.file.is_none(),
+                Some(f) => !s.global && s.file.as_deref() == Some(f),
+            })
+    }
+
+    /// Resolves `name` or `file#name` (see the crate docs).
     pub fn lookup(&self, name: &str) -> Result<&ImageSymbol, LookupError> {
         let not_found = || LookupError::NotFound(name.to_string());
         let (file, bare) = match name.split_once('#') {
