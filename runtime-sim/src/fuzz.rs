@@ -463,6 +463,56 @@ pub fn fuzz_upload(data: &[u8]) -> [Reached; 2] {
     [raw, exercise(&mut hv, "nearly-valid", &bytes)]
 }
 
+/// The livepatch fuzz target: the same inputs through Xen 4.17's interface (the tiny
+/// image, made to speak it), in the livepatch encoding: raw bytes, then a nearly
+/// valid payload; UPLOAD, APPLY, REVERT and UNLOAD through the sysctl ABI with
+/// `xsplice-abi`. A refusal changes nothing; a full cycle restores memory.
+pub fn fuzz_livepatch_upload(data: &[u8]) -> [Option<Errno>; 2] {
+    use xsplice_abi::livepatch as abi;
+    let config = SimConfig {
+        interface: Some(crate::livepatch::Interface::Livepatch),
+        ..small_config()
+    };
+    let mut hv = Hypervisor::boot(tiny_image(), config, Policy::default(), Trust::none())
+        .expect("the tiny image boots");
+    let seeds: Vec<Payload> = seed_payloads(hv.image())
+        .into_iter()
+        .filter(|p| p.validate(Flavour::Livepatch).is_ok())
+        .collect();
+    assert!(!seeds.is_empty(), "some seeds fit the livepatch encoding");
+    let sel = usize::from(data.first().copied().unwrap_or(0));
+    let mut bytes = to_bytes(&seeds[sel % seeds.len()], Flavour::Livepatch).expect("valid");
+    mutate_fields(&mut bytes, data.get(1..).unwrap_or(&[]));
+    let mut c = crate::livepatch::client::LivepatchClient::new(0);
+    let mut run = |hv: &mut Hypervisor, name: &str, input: &[u8]| -> Option<Errno> {
+        let before = Snapshot::of(hv);
+        if let Err(e) = c.upload(hv, name, input) {
+            before.assert_unchanged(hv, &format!("refused livepatch upload ({e})"));
+            return Some(e.errno);
+        }
+        assert_eq!(c.get(hv, name).map(|s| s.state), Ok(abi::STATE_CHECKED));
+        let checked = Snapshot::of(hv);
+        if c.action(hv, name, abi::ACTION_APPLY, 0, 0).is_ok() {
+            hv.settle();
+            let st = c.get(hv, name).expect("loaded");
+            if st.rc == 0 {
+                assert_eq!(st.state, abi::STATE_APPLIED);
+                c.action(hv, name, abi::ACTION_REVERT, 0, 0)
+                    .expect("the top payload reverts");
+                hv.settle();
+                assert_eq!(c.get(hv, name).expect("loaded").rc, 0);
+            }
+        }
+        checked.assert_memory(hv, "livepatch apply + revert");
+        c.action(hv, name, abi::ACTION_UNLOAD, 0, 0)
+            .expect("a checked payload unloads");
+        before.assert_memory(hv, "livepatch upload + unload");
+        None
+    };
+    let raw = run(&mut hv, "raw", data);
+    [raw, run(&mut hv, "nearly-valid", &bytes)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,6 +526,19 @@ mod tests {
         for seed in 0..100 {
             fuzz_upload(&pseudo_random(seed, 64));
         }
+    }
+
+    /// The livepatch target's 100-iteration smoke run; nearly valid inputs are both
+    /// accepted and refused in many ways.
+    #[test]
+    fn livepatch_smoke() {
+        let mut outcomes = std::collections::BTreeSet::new();
+        for seed in 0..100 {
+            let [_, near] = fuzz_livepatch_upload(&pseudo_random(seed, 64));
+            outcomes.insert(near);
+        }
+        assert!(outcomes.contains(&None), "{outcomes:?}");
+        assert!(outcomes.len() >= 4, "{outcomes:?}");
     }
 
     /// Nearly valid payloads reach every stage: refusals of many kinds, failed

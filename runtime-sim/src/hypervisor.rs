@@ -252,6 +252,15 @@ impl Hypervisor {
         }
         let elf = self.trust.signed_part(bytes)?;
         let read = xsplice_payload::read::read(elf).map_err(reader_failure)?;
+        if read.flavour != xsplice_payload::Flavour::Xsplice {
+            return Err(fail(
+                Errno::ENOEXEC,
+                format!(
+                    "a {} payload: this hypervisor speaks the xsplice interface",
+                    read.flavour
+                ),
+            ));
+        }
         let serial = self.next_serial;
         let ctx = LoadContext {
             image: &self.image,

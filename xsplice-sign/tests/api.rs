@@ -494,3 +494,30 @@ fn key_loading_errors_are_clear() {
     let two = [p().bytes("cert.pem"), p().bytes("other.pem")].concat();
     assert_eq!(Certificate::all_from_pem_or_der(&two).unwrap().len(), 2);
 }
+
+/// Both payload encodings are signed the same way: the trailer goes after the ELF
+/// file, verifies, and stripping gives back the exact payload, which still reads in
+/// its own encoding.
+#[test]
+fn both_payload_encodings_sign_verify_and_strip() {
+    use xsplice_payload::{Flavour, fixtures, read::read, write::to_bytes};
+    for (model, flavour) in [
+        (fixtures::full(), Flavour::Xsplice),
+        (fixtures::livepatch_full(), Flavour::Livepatch),
+    ] {
+        let payload = to_bytes(&model, flavour).unwrap();
+        for o in [legacy(), pkcs7()] {
+            let s = sign(&payload, &p().key("key.pem"), &p().cert("cert.pem"), &o).unwrap();
+            assert_eq!(
+                &s[..payload.len()],
+                &payload[..],
+                "{flavour}: appended only"
+            );
+            verify(&s, &[p().cert("cert.pem")]).unwrap();
+            let (stripped, trailer) = split(&s).unwrap();
+            assert!(trailer.is_some());
+            assert_eq!(stripped, &payload[..]);
+            assert_eq!(read(stripped).unwrap().flavour, flavour);
+        }
+    }
+}

@@ -198,6 +198,12 @@ pub fn check<'a>(name: &str, data: &'a [u8]) -> Result<XenElf<'a>, Failure> {
                 }
             )));
         }
+        if s.sh_type != SHT_NOBITS && s.offset.checked_add(s.size).is_none_or(|e| e > len) {
+            // Xen's sum wraps and lets this through, then reads past the upload.
+            return Err(einval(format!(
+                "{name}: Section [{i}] offset + size wraps around: Xen would read past the payload; refused (stricter than Xen)"
+            )));
+        }
         if align != 0 && !align.is_power_of_two() {
             return Err(eopnotsupp(format!(
                 "{name}: Section [{i}] alignment ({align:#x}) is not supported"

@@ -305,14 +305,17 @@ fn funcs(name: &str, elf: &XenElf, s: &super::elf::Section) -> Result<Vec<Func>,
 fn relocated_offsets(elf: &XenElf, target: usize) -> Vec<(u64, (usize, u64))> {
     let mut out = Vec::new();
     for r in elf.sections.iter().skip(1) {
-        if r.sh_type != 4 || r.info as usize != target || r.entsize == 0 {
+        if r.sh_type != 4 || r.info as usize != target || r.entsize < 24 {
             continue;
         }
+        let table = elf.bytes(r);
         for k in 0..r.size / r.entsize {
-            let at = (r.offset + k * r.entsize) as usize;
-            let d = elf.data;
-            let word = |o: usize| u64::from_le_bytes(d[o..o + 8].try_into().expect("8 bytes"));
-            let (offset, info, addend) = (word(at), word(at + 8), word(at + 16) as i64);
+            let at = (k * r.entsize) as usize;
+            let Some(e) = table.get(at..at + 24) else {
+                break;
+            };
+            let word = |o: usize| u64::from_le_bytes(e[o..o + 8].try_into().expect("8 bytes"));
+            let (offset, info, addend) = (word(0), word(8), word(16) as i64);
             if info as u32 != 1 {
                 continue;
             }
