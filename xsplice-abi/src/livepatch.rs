@@ -96,6 +96,11 @@ pub enum Request {
         idx: u32,
         nr: u32,
         pad: u32,
+        /// Xen 4.21+ (interface 0x16): IN as well, the size of the caller's name
+        /// buffer; 0 for 4.17–4.20, where the field is OUT only.
+        name_total_size: u32,
+        /// Xen 4.21+: the size of the caller's metadata buffer; 0 before.
+        metadata_total_size: u32,
         status: u64,
         name: u64,
         len: u64,
@@ -200,6 +205,8 @@ pub fn encode(interface_version: u32, req: &Request) -> [u8; SYSCTL_SIZE] {
             idx,
             nr,
             pad,
+            name_total_size,
+            metadata_total_size,
             status,
             name,
             len,
@@ -209,6 +216,12 @@ pub fn encode(interface_version: u32, req: &Request) -> [u8; SYSCTL_SIZE] {
             put(&mut b, off::LIST_IDX, &idx.to_le_bytes());
             put(&mut b, off::LIST_NR, &nr.to_le_bytes());
             put(&mut b, off::LIST_PAD, &pad.to_le_bytes());
+            put(&mut b, off::LIST_NAME_TOTAL, &name_total_size.to_le_bytes());
+            put(
+                &mut b,
+                off::LIST_METADATA_TOTAL,
+                &metadata_total_size.to_le_bytes(),
+            );
             put(&mut b, off::LIST_STATUS, &status.to_le_bytes());
             put(&mut b, off::LIST_NAME, &name.to_le_bytes());
             put(&mut b, off::LIST_LEN, &len.to_le_bytes());
@@ -259,6 +272,8 @@ pub fn decode(b: &[u8; SYSCTL_SIZE]) -> Result<(Header, Request), DecodeError> {
             idx: u32_at(b, off::LIST_IDX),
             nr: u32_at(b, off::LIST_NR),
             pad: u32_at(b, off::LIST_PAD),
+            name_total_size: u32_at(b, off::LIST_NAME_TOTAL),
+            metadata_total_size: u32_at(b, off::LIST_METADATA_TOTAL),
             status: u64_at(b, off::LIST_STATUS),
             name: u64_at(b, off::LIST_NAME),
             len: u64_at(b, off::LIST_LEN),
@@ -378,7 +393,7 @@ mod tests {
         assert_eq!(off::UPLOAD_PAYLOAD + 8, 16 + 32);
         assert_eq!(off::LIST_METADATA_LEN + 8, 16 + 64);
         assert_eq!(off::ACTION_PAD + 4, 16 + 32);
-        assert!(off::LIST_METADATA_LEN + 8 <= SYSCTL_SIZE);
+        const { assert!(off::LIST_METADATA_LEN + 8 <= SYSCTL_SIZE) };
         for h in [
             off::NAME_HANDLE,
             off::UPLOAD_PAYLOAD,
@@ -410,6 +425,8 @@ mod tests {
                 idx: 3,
                 nr: 7,
                 pad: 0,
+                name_total_size: 96,
+                metadata_total_size: 200,
                 status: 1,
                 name: 2,
                 len: 3,

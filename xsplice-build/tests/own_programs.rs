@@ -195,7 +195,7 @@ fn second_fix_of_a_function_stacks_on_the_first() {
         ("applied-1".into(), "APPLIED".into(), true)
     );
     // "Unpatched" is the hypervisor with the first fix: -1 still passes.
-    let int = |r: &Result<u64, String>| r.clone().map(|v| v as i32);
+    let int = |r: &Result<runtime_sim::verify::Got, String>| r.clone().map(|v| v.ret as i32);
     assert_eq!(int(&report.probes[0].before), Ok(-1));
     assert_eq!(int(&report.probes[1].before), Ok(-22));
     let bad = verify(&VerifyConfig {

@@ -68,9 +68,9 @@ fn run(patch: &str, probe: &str, no_leak: u64) -> (u64, u64, u64) {
     .unwrap();
     assert!(report.ok(), "{}: {:?}", patch, report.notes);
     let row = &report.probes[0];
-    let before = row.before.clone().unwrap();
-    let patched = row.patched.clone().unwrap().unwrap();
-    let reverted = row.reverted.clone().unwrap().unwrap();
+    let before = row.before.clone().unwrap().ret;
+    let patched = row.patched.clone().unwrap().unwrap().ret;
+    let reverted = row.reverted.clone().unwrap().unwrap().ret;
     (before, patched, reverted)
 }
 
@@ -123,8 +123,16 @@ fn patched_hypervisor_behaves_as_the_patched_build() {
     let report = verify(&cfg).unwrap();
     assert!(report.ok(), "{}", report.render());
     let row = &report.probes[0];
-    assert_eq!(row.probe.want, Some(4), "the patched build returns 4");
-    assert_ne!(row.before.clone().unwrap(), 4, "the unpatched build leaks");
+    assert_eq!(
+        row.probe.want,
+        Some(runtime_sim::verify::Want::Int(4)),
+        "the patched build returns 4"
+    );
+    assert_ne!(
+        row.before.clone().unwrap().ret,
+        4,
+        "the unpatched build leaks"
+    );
     assert!(
         report
             .render()

@@ -112,6 +112,9 @@ pub struct Site {
 pub struct Closure {
     pub items: Vec<Item>,
     pub sites: Vec<Site>,
+    /// Loader hooks (`.livepatch.hooks.*` of the patched objects): the kind and the
+    /// carried function, in object and slot order.
+    pub hooks: Vec<(xsplice_payload::HookKind, usize)>,
     pub problems: Vec<Problem>,
     index: BTreeMap<(usize, CarryKey), usize>,
 }
@@ -192,6 +195,7 @@ pub fn build(pairs: &[Pair], image: &dyn ImageView) -> Closure {
             }
         }
     }
+    w.hooks();
     while let Some(item) = w.queue.pop_front() {
         w.resolve_item(item);
     }
@@ -200,6 +204,62 @@ pub fn build(pairs: &[Pair], image: &dyn ImageView) -> Closure {
 }
 
 impl Walk<'_> {
+    /// The functions the patched objects' hook sections point at, carried, with
+    /// the kind of hook each slot is.
+    fn hooks(&mut self) {
+        for (i, p) in self.pairs.iter().enumerate() {
+            let obj = &p.patched;
+            for s in &obj.sections {
+                if p.p_lay.roles.get(&s.index) != Some(&crate::special::Role::Hooks) {
+                    continue;
+                }
+                let Some(kind) = xsplice_payload::livepatch::layout::hook_kind(&s.name) else {
+                    self.problem(
+                        i,
+                        ProblemKind::SpecialSection,
+                        &s.name,
+                        "not one of Xen's hook sections (load, unload, preapply, apply, postapply, prerevert, revert, postrevert)".into(),
+                        None,
+                    );
+                    continue;
+                };
+                let mut relocs = s.relocs.clone();
+                relocs.sort_by_key(|r| r.offset);
+                for r in relocs {
+                    let target = obj
+                        .resolve(r.target, r.addend)
+                        .and_then(|(sec, pos)| obj.symbol_at(sec, u64::try_from(pos).ok()?))
+                        .filter(|&id| obj.symbol(id).kind == SymKind::Func);
+                    let Some(id) = target else {
+                        self.problem(
+                            i,
+                            ProblemKind::SpecialSection,
+                            &format!("{}+{:#x}", s.name, r.offset),
+                            "a hook must point at a function of this object".into(),
+                            None,
+                        );
+                        continue;
+                    };
+                    let name = obj.symbol(id).name.clone();
+                    if let Some(item) =
+                        self.carry(i, CarryKey::Sym(id), &format!("{} hook", s.name))
+                    {
+                        self.out.hooks.push((kind, item));
+                    } else {
+                        let loc = p.p_dbg.loc(&name);
+                        self.problem(
+                            i,
+                            ProblemKind::SpecialSection,
+                            &name,
+                            format!("hook function of {} cannot be carried", s.name),
+                            loc,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// Allocated sections the special section table does not describe but that
     /// point at carried code: their entries cannot be carried, and the new code
     /// would run without them.

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use xsplice_payload::layout::*;
 use xsplice_payload::{
-    ContentKind, ContentRef, ContentSection, Entry, Patch, PatchSymbol, Payload, Reloc,
+    ContentKind, ContentRef, ContentSection, Entry, Hook, Patch, PatchSymbol, Payload, Reloc,
     RelocTarget, SectionInfo, Symbol, SymbolDef, SymbolKind,
 };
 
@@ -273,9 +273,18 @@ pub fn emit(
         }
     }
 
+    let hooks = closure
+        .hooks
+        .iter()
+        .filter_map(|&(kind, item)| {
+            item_symbol[item].map(|old| Hook {
+                kind,
+                symbol: new_index[old],
+            })
+        })
+        .collect();
     Ok(Payload {
         machine: image.machine(),
-        hooks: Vec::new(),
         name: opts.name.clone(),
         target_build_id: image.build_id().to_vec(),
         depends: opts.depends.clone(),
@@ -283,6 +292,7 @@ pub fn emit(
         old: opts.old_code.then_some(old),
         sections,
         symbols,
+        hooks,
     })
 }
 

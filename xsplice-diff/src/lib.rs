@@ -274,6 +274,7 @@ pub fn diff_analysed(
     }
     let closure = closure::build(&analysed, image);
     problems.extend(closure.problems.iter().cloned());
+    problems.extend(encoding_problems(&analysed, &closure, image, opts.flavour));
     let report = report::build(
         &analysed,
         Some(&closure),
@@ -290,6 +291,59 @@ pub fn diff_analysed(
     let payload = emit::emit(&closure, image, opts)?;
     payload.validate(opts.flavour)?;
     Ok(DiffOutcome::Payload { payload, report })
+}
+
+/// What the chosen encoding cannot carry: hooks in the xsplice encoding, and
+/// relocation types Xen's loader does not implement in the livepatch one.
+fn encoding_problems(
+    analysed: &[Pair],
+    closure: &closure::Closure,
+    image: &dyn ImageView,
+    flavour: xsplice_payload::Flavour,
+) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let arch = image.machine().arch();
+    for item in &closure.items {
+        let pair = &analysed[item.pair];
+        if flavour == xsplice_payload::Flavour::Xsplice
+            && closure
+                .hooks
+                .iter()
+                .any(|&(_, i)| closure.items[i].name == item.name)
+        {
+            out.push(
+                Problem::new(
+                    problem::ProblemKind::SpecialSection,
+                    &pair.name,
+                    &item.name,
+                    "a loader hook: the xsplice format has none (build a livepatch payload: --format livepatch)"
+                        .to_string(),
+                )
+                .at(pair.p_dbg.loc(&item.name)),
+            );
+        }
+        if flavour == xsplice_payload::Flavour::Livepatch
+            && let Some(r) = item
+                .relocs
+                .iter()
+                .find(|r| !arch.xen_loader_relocs().contains(&r.r_type))
+        {
+            out.push(
+                Problem::new(
+                    problem::ProblemKind::UnsupportedReloc,
+                    &pair.name,
+                    &item.name,
+                    format!(
+                        "{} at +{:#x}: Xen's livepatch loader implements only R_X86_64_64, PC32 and PLT32 (compile position-independent, e.g. -fpic or -fpie)",
+                        arch.reloc_type_name(r.r_type),
+                        r.offset
+                    ),
+                )
+                .at(pair.p_dbg.loc(&item.name)),
+            );
+        }
+    }
+    out
 }
 
 impl ObjectFile {

@@ -195,6 +195,10 @@ fn sections(v: &PairView<'_>, r: &mut Refusals) {
             .or_else(|| o.and_then(|o| role(v.o_lay, o)));
         let verdict = match known {
             Some(Role::Discard) => "discarded by the linker, not compared".to_string(),
+            Some(Role::Hooks) => {
+                "loader hooks: not compared, their functions carried as the payload's hooks"
+                    .to_string()
+            }
             Some(Role::PerCpu) => "per-CPU data, compared symbol by symbol".to_string(),
             Some(Role::Satellite) => {
                 let n = p.and_then(|p| v.p_lay.pieces.get(&p)).map_or(0, Vec::len);

@@ -27,6 +27,10 @@ pub enum Role {
     /// Cannot appear in a payload; a change (or any content in a new object) is
     /// refused with this reason.
     Refuse(String),
+    /// Pointers to functions the loader calls (Xen's `.livepatch.hooks.<kind>`): not
+    /// compared; each function pointed at is carried and becomes a hook of the
+    /// payload (the livepatch encoding has hooks, the xsplice one has none).
+    Hooks,
 }
 
 /// The layout of one entry of an [`Role::Entries`] section.
@@ -199,8 +203,9 @@ impl SpecialTable {
     /// `s32 orig, repl; u16 cpuid; u8 orig_len, repl_len, pad_len, priv`) with its
     /// replacement code in `.altinstr_replacement`; `.fixup` code reached from
     /// exception table entries; `.discard` (length checks, discarded by the
-    /// linker); per-CPU data in `.bss.percpu*`/`.data.percpu*`; metadata sections
-    /// of Xen's own livepatch format are refused.
+    /// linker); per-CPU data in `.bss.percpu*`/`.data.percpu*`; Xen's livepatch
+    /// hooks (`.livepatch.hooks.*`) carried as the payload's hooks; the other
+    /// metadata sections of Xen's livepatch format are refused.
     pub fn xen_x86_64() -> SpecialTable {
         let mut specs = vec![
             spec(".bug_frames.0", xen_bug_frame(8)),
@@ -215,18 +220,18 @@ impl SpecialTable {
             spec(".discard", Role::Discard),
             spec(".bss.percpu*", Role::PerCpu),
             spec(".data.percpu*", Role::PerCpu),
+            spec(".livepatch.hooks.*", Role::Hooks),
         ];
         for s in [
             ".livepatch.funcs",
             ".livepatch.depends",
             ".livepatch.xen_depends",
-            ".livepatch.hooks.*",
             ".modinfo",
         ] {
             specs.push(spec(
                 s,
                 Role::Refuse(
-                    "metadata of Xen's own livepatch format: an xSplice payload cannot carry it"
+                    "metadata of Xen's livepatch format: the builder writes it, sources cannot"
                         .to_string(),
                 ),
             ));
@@ -307,7 +312,7 @@ impl SpecialTable {
     /// <name|prefix*> entries size=<n> [owner=<off>] [entry-relative=<off>,..]
     ///                        [line=addend:<field>:<shift>:<width>:<at>,..|line=bytes:<off>:<width>]
     ///                        [length=<field>:<off>:<width>,..] [loader=no]
-    /// <name|prefix*> satellite | discard | percpu | refuse <reason...>
+    /// <name|prefix*> satellite | discard | percpu | hooks | refuse <reason...>
     /// ```
     ///
     /// Numbers are decimal or `0x` hexadecimal.
@@ -324,6 +329,7 @@ impl SpecialTable {
                 Some("satellite") => Role::Satellite,
                 Some("discard") => Role::Discard,
                 Some("percpu") => Role::PerCpu,
+                Some("hooks") => Role::Hooks,
                 Some("refuse") => {
                     let reason: Vec<&str> = words.by_ref().collect();
                     if reason.is_empty() {
@@ -334,7 +340,7 @@ impl SpecialTable {
                 Some("entries") => Role::Entries(parse_entries(words.by_ref()).map_err(err)?),
                 Some(other) => {
                     return Err(err(format!(
-                        "unknown role {other:?} (entries, satellite, discard, percpu, refuse)"
+                        "unknown role {other:?} (entries, satellite, discard, percpu, hooks, refuse)"
                     )));
                 }
                 None => return Err(err(format!("{pattern}: missing role"))),
@@ -476,6 +482,7 @@ impl fmt::Display for Role {
             Role::Discard => f.write_str("discarded by the linker"),
             Role::PerCpu => f.write_str("per-CPU data"),
             Role::Refuse(r) => write!(f, "refused: {r}"),
+            Role::Hooks => f.write_str("loader hooks"),
         }
     }
 }
@@ -525,10 +532,8 @@ mod tests {
         assert_eq!(t.role(".altinstr_replacement"), Some(&Role::Satellite));
         assert_eq!(t.role(".bss.percpu.read_mostly"), Some(&Role::PerCpu));
         assert_eq!(t.role(".discard.reachable"), Some(&Role::Discard));
-        assert!(matches!(
-            t.role(".livepatch.hooks.load"),
-            Some(Role::Refuse(_))
-        ));
+        assert_eq!(t.role(".livepatch.hooks.load"), Some(&Role::Hooks));
+        assert!(matches!(t.role(".livepatch.funcs"), Some(Role::Refuse(_))));
         assert_eq!(t.role(".text.foo"), None);
         assert_eq!(t.role(".bug_frames"), None);
         assert_eq!(SpecialTable::empty().role(".ex_table"), None);

@@ -8,6 +8,7 @@
 //!   only written.
 //! - `//- text` lines exist only in the original, `//+ text` only in the patched build.
 //! - `//#Cflags: ...` adds compiler flags.
+//! - `//#Format: livepatch` builds a livepatch payload (default: xsplice).
 //! - `//#ImageFilePrefix: dir/` links the image from copies of the original objects
 //!   whose `STT_FILE` is rewritten to `dir/<file>` (as Xen's build does), while the
 //!   objects diffed keep the base name.
@@ -33,6 +34,7 @@ struct Case {
     cflags: Vec<String>,
     expects: Vec<(String, String)>,
     image_file_prefix: Option<String>,
+    format: xsplice_payload::Flavour,
 }
 
 fn parse_case(name: &str, text: &str) -> Case {
@@ -41,6 +43,7 @@ fn parse_case(name: &str, text: &str) -> Case {
     let mut expects = Vec::new();
     let mut added = Vec::new();
     let mut image_file_prefix = None;
+    let mut format = xsplice_payload::Flavour::Xsplice;
     // With explicit files, what precedes the first one (the case's comment) is no file.
     let multi = text
         .lines()
@@ -56,6 +59,7 @@ fn parse_case(name: &str, text: &str) -> Case {
                 match key {
                     "Cflags" => cflags.extend(val.split_whitespace().map(str::to_string)),
                     "ImageFilePrefix" => image_file_prefix = Some(val.trim().to_string()),
+                    "Format" => format = val.trim().parse().unwrap(),
                     k if k.starts_with("Expect") => {
                         expects.push((k.to_string(), val.trim().to_string()))
                     }
@@ -75,6 +79,7 @@ fn parse_case(name: &str, text: &str) -> Case {
                 }
                 "Cflags" => cflags.extend(val.split_whitespace().map(str::to_string)),
                 "ImageFilePrefix" => image_file_prefix = Some(val),
+                "Format" => format = val.parse().unwrap(),
                 k if k.starts_with("Expect") => expects.push((k.to_string(), val)),
                 other => panic!("{name}: unknown directive {other}"),
             }
@@ -105,6 +110,7 @@ fn parse_case(name: &str, text: &str) -> Case {
         cflags,
         expects,
         image_file_prefix,
+        format,
     }
 }
 
@@ -206,7 +212,7 @@ fn outcome(name: &str) -> (Case, DiffOutcome, xsplice_image::Image) {
         })
         .collect();
     let opts = DiffOptions {
-        flavour: xsplice_payload::Flavour::Xsplice,
+        flavour: case.format,
         name: name.chars().take(40).collect(),
         depends: Vec::new(),
         old_code: true,
@@ -380,6 +386,15 @@ fn check_case(name: &str) {
                 report.warnings.iter().any(|w| w.contains(val.as_str())),
                 "warning {val:?}\n{ctx}"
             ),
+            "ExpectHook" => {
+                let p = payload.expect("a payload");
+                let got: Vec<String> = p
+                    .hooks
+                    .iter()
+                    .map(|h| format!("{:?} {}", h.kind, p.symbols[h.symbol].name))
+                    .collect();
+                assert!(got.contains(val), "hook {val:?} not in {got:?}\n{ctx}");
+            }
             "ExpectPayloadSection" => {
                 let p = payload.expect("a payload");
                 let sec = p.sections.iter().find(|s| s.name == args[0]);
@@ -471,12 +486,21 @@ fn check_case(name: &str) {
             got.dedup();
             assert_eq!(got.join(" "), *want, "{ctx}");
         }
-        // Emitted payloads write and read back unchanged.
-        let bytes = xsplice_payload::write::to_bytes(p, xsplice_payload::Flavour::Xsplice)
+        // Emitted payloads write and read back unchanged (livepatch: the model read
+        // back writes the same bytes).
+        let bytes = xsplice_payload::write::to_bytes(p, case.format)
             .unwrap_or_else(|e| panic!("{ctx}\nwrite: {e}"));
         let back =
             xsplice_payload::read::read(&bytes).unwrap_or_else(|e| panic!("{ctx}\nread: {e}"));
-        assert_eq!(&back.payload, p, "{ctx}");
+        if case.format == xsplice_payload::Flavour::Xsplice {
+            assert_eq!(&back.payload, p, "{ctx}");
+        } else {
+            assert_eq!(
+                xsplice_payload::write::to_bytes(&back.payload, case.format).unwrap(),
+                bytes,
+                "{ctx}"
+            );
+        }
         assert_eq!(p.target_build_id, image.build_id());
     }
 }
@@ -552,6 +576,8 @@ cases!(
     read_mostly_imm,
     trailing_code,
     livepatch_hooks,
+    livepatch_hooks_carried,
+    livepatch_abs32,
     file_prefix,
     inlined_line_shift,
     unknown_section,

@@ -113,6 +113,8 @@ impl LivepatchClient {
             idx,
             nr,
             pad: 0,
+            name_total_size: 0,
+            metadata_total_size: 0,
             status: h[0],
             name: h[1],
             len: h[2],

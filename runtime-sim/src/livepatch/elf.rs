@@ -209,7 +209,7 @@ pub fn check<'a>(name: &str, data: &'a [u8]) -> Result<XenElf<'a>, Failure> {
                 "{name}: Section [{i}] alignment ({align:#x}) is not supported"
             )));
         }
-        if align != 0 && addr % align != 0 {
+        if align != 0 && !addr.is_multiple_of(align) {
             return Err(einval(format!(
                 "{name}: Section [{i}] addr ({addr:#x}) is not aligned properly ({align:#x})"
             )));
@@ -255,7 +255,7 @@ pub fn check<'a>(name: &str, data: &'a [u8]) -> Result<XenElf<'a>, Failure> {
     }
     let names = &data[shstr.offset as usize..(shstr.offset + shstr.size) as usize];
     let names_size = shstr.size;
-    for i in 1..sections.len() {
+    for (i, s) in sections.iter_mut().enumerate().skip(1) {
         let h = shoff + i as u64 * shentsize;
         let at = u64::from(u32_at(data, h));
         if at >= names_size {
@@ -263,7 +263,7 @@ pub fn check<'a>(name: &str, data: &'a [u8]) -> Result<XenElf<'a>, Failure> {
                 "{name}: Section {i} name is not within .shstrtab"
             )));
         }
-        sections[i].name = c_str(&names[at as usize..]);
+        s.name = c_str(&names[at as usize..]);
     }
     // Symbols (names only; symbol 0 skipped, as Xen does).
     let (st, strs) = (&sections[symtab], &sections[sections[symtab].link as usize]);

@@ -257,7 +257,7 @@ pub fn build_id_note(b: &[u8]) -> Option<Vec<u8>> {
 
 fn funcs(name: &str, elf: &XenElf, s: &super::elf::Section) -> Result<Vec<Func>, Failure> {
     let size = LIVEPATCH_FUNC.size as u64;
-    if s.size % size != 0 {
+    if !s.size.is_multiple_of(size) {
         return Err(einval(format!(
             "{name}: Wrong size {} of {} (must be multiple of {size})",
             s.size,

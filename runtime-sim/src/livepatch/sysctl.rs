@@ -66,7 +66,8 @@ pub fn sysctl(
                     ),
                 )
             })?;
-            hv.livepatch_upload(id, &bytes.to_vec())?;
+            let bytes = bytes.to_vec();
+            hv.livepatch_upload(id, &bytes)?;
             Ok(0)
         }
         Request::Get { name } => {
@@ -84,6 +85,7 @@ pub fn sysctl(
             len,
             metadata,
             metadata_len,
+            ..
         } => list(
             hv,
             op,

@@ -1,6 +1,6 @@
-// Hooks of Xen's own livepatch format have no place in an xSplice payload.
+// Hooks (Xen's .livepatch.hooks.*) have no place in an xsplice payload.
 //#ExpectOutcome: refused
-//#ExpectRefusal: SpecialSection .livepatch.hooks.load metadata of Xen's own livepatch format
+//#ExpectRefusal: SpecialSection my_hook a loader hook: the xsplice format has none
 static void my_hook(void) { }
 //+__attribute__((used, section(".livepatch.hooks.load"))) static void (*const hook_ptr)(void) = my_hook;
 
