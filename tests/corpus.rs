@@ -10,6 +10,8 @@
 
 #[path = "corpus/generate.rs"]
 mod generate;
+#[path = "corpus/livepatch.rs"]
+mod livepatch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +51,9 @@ struct Entry {
     arena_base: Option<u64>,
     /// The hypervisor's UPLOAD size limit for this one (the default is 2 MiB).
     max_payload_size: Option<u64>,
+    /// "livepatch": uploaded through runtime-sim's Xen 4.17 interface (the tiny
+    /// image made to speak it); default: the design's xsplice interface.
+    interface: Option<String>,
 }
 
 fn upload() -> String {
@@ -68,7 +73,10 @@ fn files_in(sub: &str) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir().join(sub))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "xsplice"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "xsplice" || x == "livepatch")
+        })
         .map(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             (name, std::fs::read(&p).unwrap())
@@ -83,7 +91,11 @@ fn corpus_files_match_their_recipes() {
     let bless = std::env::var_os("XSPLICE_BLESS").is_some();
     for (sub, made) in [
         ("good", generate::good(&image)),
-        ("bad", generate::bad(&image)),
+        ("bad", {
+            let mut all = generate::bad(&image);
+            all.extend(livepatch::bad(&image));
+            all
+        }),
     ] {
         let made: BTreeMap<String, Vec<u8>> = made.into_iter().collect();
         if bless {
@@ -161,6 +173,9 @@ fn check(e: &Entry, good: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
             }
         }
     }
+    if e.interface.as_deref() == Some("livepatch") {
+        return check_livepatch(e, &bytes);
+    }
     // The simulated hypervisor.
     let mut config = runtime_sim::SimConfig {
         arena_base: e.arena_base,
@@ -227,4 +242,34 @@ fn check(e: &Entry, good: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A livepatch file: UPLOAD through the Xen 4.17 interface refuses it with its errno
+/// and changes nothing.
+fn check_livepatch(e: &Entry, bytes: &[u8]) -> Result<(), String> {
+    let config = runtime_sim::SimConfig {
+        interface: Some(runtime_sim::Interface::Livepatch),
+        ..small_config()
+    };
+    let mut hv = Hypervisor::boot(tiny_image(), config, Policy::default(), Trust::none())
+        .map_err(|x| x.to_string())?;
+    let errno = Errno::from_name(&e.errno).ok_or(format!("unknown errno {}", e.errno))?;
+    let before = hv.memory().clone();
+    let id = PayloadId::livepatch(b"bad").unwrap();
+    match hv.livepatch_upload(id, bytes) {
+        Ok(()) => Err("upload accepted it".into()),
+        Err(f) if f.errno != errno => Err(format!(
+            "upload: {} ({f}), expected {}",
+            f.errno.name(),
+            e.errno
+        )),
+        Err(f) if !f.why.contains(&e.message) => {
+            Err(format!("upload: `{}` lacks `{}`", f.why, e.message))
+        }
+        Err(_) => match hv.memory().first_difference(&before) {
+            Some(d) => Err(format!("refused upload changed memory: {d}")),
+            None if !hv.payloads().is_empty() => Err("refused upload changed the list".into()),
+            None => Ok(()),
+        },
+    }
 }
