@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use object::elf;
 use xsplice_image::Image;
 use xsplice_payload::livepatch::layout as lp;
 use xsplice_payload::write::to_bytes;
@@ -35,53 +34,14 @@ pub fn base(image: &Image, name: &str) -> Payload {
     let target = image
         .lookup("xen_extra_version")
         .expect("xen-syms has xen_extra_version");
-    let mut text = ContentSection::with_data(
-        ".text.xen_extra_version",
-        ContentKind::Text,
-        16,
-        vec![0x48, 0x8d, 0x05, 0, 0, 0, 0, 0xc3],
-    );
-    text.relocs.push(Reloc {
-        offset: 3,
-        r_type: elf::R_X86_64_PC32,
-        target: RelocTarget::Section(1),
-        addend: -4,
-    });
-    let mut msg = format!("{MESSAGE}-{name}").into_bytes();
-    msg.push(0);
-    Payload {
-        machine: Machine::X86_64,
-        name: name.into(),
-        target_build_id: image.build_id().to_vec(),
-        depends: vec![],
-        new: vec![Entry::trampoline(
-            Machine::X86_64,
-            "xen_extra_version",
-            target.addr,
-            target.size as u32,
-            ContentRef {
-                section: 0,
-                offset: 0,
-            },
-            8,
-        )],
-        old: None,
-        sections: vec![
-            text,
-            ContentSection::with_data(".rodata.str1.1", ContentKind::Strings, 1, msg),
-        ],
-        symbols: vec![Symbol {
-            name: "xen_extra_version".into(),
-            kind: SymbolKind::Func,
-            global: false,
-            definition: Some(SymbolDef {
-                section: 0,
-                offset: 0,
-                size: 8,
-            }),
-        }],
-        hooks: vec![],
-    }
+    fixtures::returns_string(
+        name,
+        image.build_id(),
+        "xen_extra_version",
+        target.addr,
+        target.size as u32,
+        &format!("{MESSAGE}-{name}"),
+    )
 }
 
 /// An expectation on the first `len` bytes of the target, with `bytes`.

@@ -8,8 +8,9 @@
 //! - unsigned and tampered payloads are refused under `--trust` and Xen's list
 //!   stays empty;
 //! - for bad payloads (a second upload of a name, a wrong hypervisor build-id in
-//!   `.livepatch.xen_depends`, an unhandled relocation type, not an ELF) both tools
-//!   report the same errno;
+//!   `.livepatch.xen_depends`, an unhandled relocation type, not an ELF, and every
+//!   single-upload case of the differential corpus, `tests/differential/`) both
+//!   tools accept or refuse alike, with the same errno;
 //! - `unload-all` leaves nothing behind, reverting in the order Xen needs.
 //!
 //! The same payloads first go through the same commands on runtime-sim booted from
@@ -21,6 +22,14 @@
 //! (xen-testbed/README.md); `.ci/run` installs both.
 
 mod common;
+// The differential corpus of tests/livepatch_differential.rs (its payloads; the
+// simulator side of its tool module is not used here).
+#[allow(dead_code)]
+#[path = "../../tests/differential/cases.rs"]
+mod cases;
+#[allow(dead_code)]
+#[path = "../../tests/differential/tool.rs"]
+mod tool;
 
 use std::path::{Path, PathBuf};
 
@@ -30,64 +39,21 @@ use xen_testbed::{CommandResult, Testbed, parse_list};
 use xen_xsplice::errno::Errno;
 use xen_xsplice::run::{Command, exit};
 use xsplice_image::Image;
-use xsplice_payload::{
-    ContentKind, ContentRef, ContentSection, Entry, Flavour, Machine, Payload, Reloc, RelocTarget,
-    Symbol, SymbolDef, SymbolKind,
-};
+use xsplice_payload::Flavour;
 
-/// A livepatch payload making `xen_extra_version()` return `text`:
-/// `lea text(%rip),%rax; ret` and the string.
+/// A livepatch payload making `xen_extra_version()` return `text`.
 fn extra_payload(image: &Image, name: &str, text: &str) -> Vec<u8> {
     let target = image
         .lookup("xen_extra_version")
         .expect("xen-syms has xen_extra_version");
-    let mut code = ContentSection::with_data(
-        ".text.xen_extra_version",
-        ContentKind::Text,
-        16,
-        vec![0x48, 0x8d, 0x05, 0, 0, 0, 0, 0xc3],
+    let p = xsplice_payload::fixtures::returns_string(
+        name,
+        image.build_id(),
+        "xen_extra_version",
+        target.addr,
+        target.size as u32,
+        text,
     );
-    code.relocs = vec![Reloc {
-        offset: 3,
-        r_type: object::elf::R_X86_64_PC32,
-        target: RelocTarget::Section(1),
-        addend: -4,
-    }];
-    let mut s = text.as_bytes().to_vec();
-    s.push(0);
-    let p = Payload {
-        machine: Machine::X86_64,
-        hooks: Vec::new(),
-        name: name.into(),
-        target_build_id: image.build_id().to_vec(),
-        depends: vec![],
-        new: vec![Entry::trampoline(
-            Machine::X86_64,
-            "xen_extra_version",
-            target.addr,
-            target.size as u32,
-            ContentRef {
-                section: 0,
-                offset: 0,
-            },
-            8,
-        )],
-        old: None,
-        sections: vec![
-            code,
-            ContentSection::with_data(".rodata.str1.1", ContentKind::Strings, 1, s),
-        ],
-        symbols: vec![Symbol {
-            name: "xen_extra_version".into(),
-            kind: SymbolKind::Func,
-            global: true,
-            definition: Some(SymbolDef {
-                section: 0,
-                offset: 0,
-                size: 8,
-            }),
-        }],
-    };
     xsplice_payload::write::to_bytes(&p, Flavour::Livepatch).expect("a valid livepatch payload")
 }
 
@@ -213,6 +179,24 @@ fn xen_xsplice_on_real_xen() {
         ("/tmp/badrel.livepatch", &bad_reloc),
         ("/tmp/garbage", b"this is not an ELF payload, it is text\n"),
     ];
+    // Every single-upload case of the differential corpus, through both tools.
+    let corpus = cases::corpus(&image);
+    let uploads: Vec<(String, String)> = corpus
+        .cases
+        .iter()
+        .filter_map(|c| match c.commands.as_slice() {
+            [tool::Cmd::Upload { name, file }, _, _] => Some((name.clone(), file.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(uploads.len() >= 40, "{} corpus uploads", uploads.len());
+    let corpus_files: Vec<(String, &[u8])> = corpus
+        .files
+        .iter()
+        .map(|(n, b)| (format!("/tmp/corpus/{n}"), &b[..]))
+        .collect();
+    let mut files = files;
+    files.extend(corpus_files.iter().map(|(n, b)| (n.as_str(), *b)));
     let x = "xen-xsplice --trust /etc/xsplice/trusted.d/ours.pem";
     let cat = "cat /sys/hypervisor/version/extra";
     let commands: Vec<String> = vec![
@@ -268,7 +252,19 @@ fn xen_xsplice_on_real_xen() {
         "xen-xsplice unload-all".into(),          // 46
         "xen-livepatch list".into(),              // 47
     ];
+    let first_corpus = commands.len();
+    let mut commands = commands;
+    for (name, file) in &uploads {
+        commands.push(format!("xen-livepatch upload {name} /tmp/corpus/{file}"));
+        commands.push(format!("xen-livepatch unload {name}"));
+        commands.push(format!(
+            "xen-xsplice --insecure-unsigned upload {name} /tmp/corpus/{file}"
+        ));
+        commands.push(format!("xen-livepatch unload {name}"));
+    }
     let refs: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let mut bed = bed;
+    bed.options_mut().timeout = std::time::Duration::from_secs(900);
     let t = bed.run_commands(&files, &refs).expect("boot");
     let c = &t.commands;
     assert_eq!(c.len(), commands.len(), "{}", t.tail(80));
@@ -395,4 +391,29 @@ fn xen_xsplice_on_real_xen() {
     assert_eq!(c[45].stdout.trim(), "-xsplice-live", "{}", show(&c[45]));
     ok(46);
     assert_eq!(c[47].stdout.trim(), "Nothing to list", "{}", show(&c[47]));
+
+    // The corpus: both tools accept or refuse each payload alike, same errno.
+    let mut agree = 0;
+    for (k, (name, _)) in uploads.iter().enumerate() {
+        let (theirs, ours) = (&c[first_corpus + 4 * k], &c[first_corpus + 4 * k + 2]);
+        let accepted = (theirs.rc == 0, ours.rc == 0);
+        assert_eq!(
+            accepted.0,
+            accepted.1,
+            "{name}: {} vs {}",
+            show(theirs),
+            show(ours)
+        );
+        if !accepted.0 {
+            assert_eq!(
+                theirs.reported_errno(),
+                xsplice_errno(ours),
+                "{name}: {} vs {}",
+                show(theirs),
+                show(ours)
+            );
+        }
+        agree += 1;
+    }
+    eprintln!("xen-xsplice and xen-livepatch agree on {agree} corpus uploads");
 }

@@ -350,3 +350,55 @@ pub fn livepatch_full() -> Payload {
         ],
     }
 }
+
+/// A payload making the hypervisor function `function` (at `addr`, `size` bytes, in
+/// the hypervisor with build-id `target`) return a pointer to `text`: `lea
+/// text(%rip),%rax; ret` and the string. The tests on real Xen replace
+/// `xen_extra_version` with it (observable in `/sys/hypervisor/version/extra`).
+pub fn returns_string(
+    name: &str,
+    target: &[u8],
+    function: &str,
+    addr: u64,
+    size: u32,
+    text: &str,
+) -> Payload {
+    let mut code = ContentSection::with_data(
+        &format!(".text.{function}"),
+        ContentKind::Text,
+        16,
+        vec![0x48, 0x8d, 0x05, 0, 0, 0, 0, 0xc3],
+    );
+    code.relocs.push(Reloc {
+        offset: 3,
+        r_type: object::elf::R_X86_64_PC32,
+        target: RelocTarget::Section(1),
+        addend: -4,
+    });
+    let mut s = text.as_bytes().to_vec();
+    s.push(0);
+    Payload {
+        machine: Machine::X86_64,
+        name: name.into(),
+        target_build_id: target.to_vec(),
+        depends: vec![],
+        new: vec![Entry::trampoline(
+            Machine::X86_64,
+            function,
+            addr,
+            size,
+            ContentRef {
+                section: 0,
+                offset: 0,
+            },
+            8,
+        )],
+        old: None,
+        sections: vec![
+            code,
+            ContentSection::with_data(".rodata.str1.1", ContentKind::Strings, 1, s),
+        ],
+        symbols: vec![sym(function, SymbolKind::Func, false, Some((0, 0, 8)))],
+        hooks: vec![],
+    }
+}
