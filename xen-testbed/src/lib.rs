@@ -1,5 +1,5 @@
-//! A real Xen hypervisor test bed: boots Debian's Xen 4.17 under QEMU (TCG) with a
-//! Linux dom0 running a busybox initramfs, runs a shell script there (typically
+//! A real Xen hypervisor test bed: boots Debian's Xen 4.17 (or a hypervisor you built,
+//! [`Testbed::with_hypervisor`]) under QEMU (TCG) with a Linux dom0 running a busybox initramfs, runs a shell script there (typically
 //! Xen's own `xen-livepatch` on payload files put into the initramfs) and returns the
 //! serial console, split per command.
 //!
@@ -380,18 +380,30 @@ impl Testbed {
             busybox,
             options: BootOptions::default(),
         };
-        let (a, b) = (bed.hypervisor_build_id()?, bed.xen_syms_build_id()?);
-        if a != b {
-            return Err(Error::BadFile {
-                path: bed.xen_syms.clone(),
-                what: format!(
-                    "build-id {} differs from the hypervisor's ({}): packages from different builds",
-                    hex(&b),
-                    hex(&a)
-                ),
-            });
-        }
+        check_pair(
+            &bed.hypervisor,
+            &bed.xen_syms,
+            "packages from different builds",
+        )?;
         Ok(bed)
+    }
+
+    /// Boots `hypervisor` instead of the packaged one, with `xen_syms` as its ELF with
+    /// symbols (what payloads are built against): e.g. a Xen source tree's `xen/xen`
+    /// (the multiboot image QEMU's `-kernel` takes; a gzipped image must be gunzipped
+    /// first) and `xen/xen-syms`. dom0 (kernel, initramfs, `xen-livepatch` 4.17) stays
+    /// the same: the 4.17 tools drive any Xen with the same sysctl interface version
+    /// (0x15: Xen 4.17 to 4.20). Both files must carry the same GNU build-id.
+    pub fn with_hypervisor(
+        mut self,
+        hypervisor: impl Into<PathBuf>,
+        xen_syms: impl Into<PathBuf>,
+    ) -> Result<Self> {
+        let (hypervisor, xen_syms) = (hypervisor.into(), xen_syms.into());
+        check_pair(&hypervisor, &xen_syms, "not built together")?;
+        self.hypervisor = hypervisor;
+        self.xen_syms = xen_syms;
+        Ok(self)
     }
 
     /// The cache directory in use.
@@ -601,11 +613,106 @@ fn read_build_id(path: &Path) -> Result<Vec<u8>> {
     let bytes = fs::read(path).map_err(io_err(path))?;
     elf::build_id(&bytes).ok_or_else(|| Error::BadFile {
         path: path.to_path_buf(),
-        what: "no GNU build-id note".into(),
+        what: if bytes.starts_with(&[0x1f, 0x8b]) {
+            "gzip-compressed: gunzip it first".into()
+        } else {
+            "no GNU build-id note".into()
+        },
     })
+}
+
+/// Both files carry the same build-id (`why`: what a mismatch means).
+fn check_pair(hypervisor: &Path, xen_syms: &Path, why: &str) -> Result<()> {
+    let (a, b) = (read_build_id(hypervisor)?, read_build_id(xen_syms)?);
+    if a != b {
+        return Err(Error::BadFile {
+            path: xen_syms.to_path_buf(),
+            what: format!(
+                "build-id {} differs from the hypervisor's ({}): {why}",
+                hex(&b),
+                hex(&a)
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Lower-case hex of `bytes` (how Xen and `readelf` print build-ids).
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object::write::Object;
+    use object::{Architecture, BinaryFormat, Endianness, SectionKind};
+
+    /// An ELF object whose `.note.gnu.build-id` holds `id`.
+    fn elf_with_build_id(id: &[u8]) -> Vec<u8> {
+        let mut note = Vec::new();
+        for v in [4u32, u32::try_from(id.len()).unwrap(), 3] {
+            note.extend_from_slice(&v.to_le_bytes());
+        }
+        note.extend_from_slice(b"GNU\0");
+        note.extend_from_slice(id);
+        let mut obj = Object::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
+        let sec = obj.add_section(vec![], b".note.gnu.build-id".to_vec(), SectionKind::Note);
+        obj.append_section_data(sec, &note, 4);
+        obj.write().unwrap()
+    }
+
+    fn bed(dir: &Path) -> Testbed {
+        Testbed {
+            cache_dir: dir.to_path_buf(),
+            packages: vec![],
+            hypervisor: dir.join("packaged-xen"),
+            xen_syms: dir.join("packaged-xen-syms"),
+            dom0_kernel: dir.join("vmlinux"),
+            modules_dir: dir.join("modules"),
+            xen_livepatch: dir.join("xen-livepatch"),
+            xen_livepatch_dest: "/usr/sbin/xen-livepatch".into(),
+            busybox: dir.join("busybox"),
+            options: BootOptions::default(),
+        }
+    }
+
+    #[test]
+    fn with_hypervisor_takes_a_matching_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let (xen, syms) = (dir.path().join("xen"), dir.path().join("xen-syms"));
+        fs::write(&xen, elf_with_build_id(&[0xab; 20])).unwrap();
+        fs::write(&syms, elf_with_build_id(&[0xab; 20])).unwrap();
+        let b = bed(dir.path()).with_hypervisor(&xen, &syms).unwrap();
+        assert_eq!(
+            (b.hypervisor(), b.xen_syms()),
+            (xen.as_path(), syms.as_path())
+        );
+        assert_eq!(b.hypervisor_build_id().unwrap(), vec![0xab; 20]);
+        assert_eq!(b.xen_syms_build_id().unwrap(), vec![0xab; 20]);
+    }
+
+    #[test]
+    fn with_hypervisor_refuses_other_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (xen, syms) = (dir.path().join("xen"), dir.path().join("xen-syms"));
+        fs::write(&xen, elf_with_build_id(&[1; 20])).unwrap();
+        fs::write(&syms, elf_with_build_id(&[2; 20])).unwrap();
+        let e = bed(dir.path()).with_hypervisor(&xen, &syms).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&hex(&[2; 20])) && msg.contains(&hex(&[1; 20])),
+            "{msg}"
+        );
+        assert!(msg.contains("not built together"), "{msg}");
+
+        let gz = dir.path().join("xen.gz");
+        fs::write(&gz, [0x1f, 0x8b, 8, 0]).unwrap();
+        let e = bed(dir.path()).with_hypervisor(&gz, &syms).unwrap_err();
+        assert!(e.to_string().contains("gunzip it first"), "{e}");
+        let e = bed(dir.path())
+            .with_hypervisor(dir.path().join("missing"), &syms)
+            .unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e}");
+    }
 }
