@@ -13,6 +13,7 @@ use crate::hypervisor::{Completion, Hypervisor};
 use crate::livepatch::Interface;
 use crate::memory::Owner;
 use crate::state::{Action, State};
+use xsplice_payload::HookKind;
 
 enum Outcome {
     Done(Result<(), Failure>),
@@ -155,6 +156,11 @@ impl Hypervisor {
             Err(None) => return Outcome::Waiting,
             Err(Some(f)) => return Outcome::Done(Err(f)),
         };
+        // Xen runs a livepatch payload's load hooks, with the CPUs gathered, before
+        // patching.
+        if let Err(f) = self.run_hooks(i, HookKind::Load) {
+            return Outcome::Done(Err(f));
+        }
         match self.write_all(&plan.writes, bound_us, start) {
             Ok((saved, elapsed)) => {
                 self.clock_us = self.clock_us.saturating_add(elapsed);
@@ -162,6 +168,10 @@ impl Hypervisor {
                 r.saved = saved;
                 r.guards = plan.guards;
                 self.applied.push(r.loaded.serial);
+                // Then, outside the rendezvous, the post-apply hook.
+                if let Err(f) = self.run_hooks(i, HookKind::PostApply) {
+                    return Outcome::Done(Err(f));
+                }
                 Outcome::Done(Ok(()))
             }
             Err(f) => {
@@ -218,6 +228,12 @@ impl Hypervisor {
                 r.saved.clear();
                 r.guards.clear();
                 self.applied.pop();
+                // A livepatch payload's unload hooks, then its post-revert hook.
+                for kind in [HookKind::Unload, HookKind::PostRevert] {
+                    if let Err(f) = self.run_hooks(i, kind) {
+                        return Outcome::Done(Err(f));
+                    }
+                }
                 Outcome::Done(Ok(()))
             }
             Err(f) => {

@@ -458,6 +458,33 @@ impl Hypervisor {
         )
     }
 
+    /// Calls the code at `addr` (named `label` in errors) on an idle CPU and runs it
+    /// to completion.
+    pub fn call_address(
+        &mut self,
+        cpu: usize,
+        label: &str,
+        addr: u64,
+        args: &[Arg],
+    ) -> Result<CallResult, CallError> {
+        let (sentinel, max) = (self.layout.sentinel, self.config.max_instructions);
+        let traps = self.traps();
+        let c = self.cpus.get_mut(cpu).ok_or(CallError::NoCpu(cpu))?;
+        match c.call(
+            &mut self.mem,
+            sentinel,
+            max,
+            label,
+            addr,
+            args,
+            None,
+            &traps,
+        )? {
+            CallOutcome::Returned(r) => Ok(r),
+            CallOutcome::Paused { .. } => unreachable!("no stop was requested"),
+        }
+    }
+
     /// Continues the call a CPU is paused in.
     pub fn resume(&mut self, cpu: usize, stop: Option<StopAt>) -> Result<CallOutcome, CallError> {
         let (sentinel, max) = (self.layout.sentinel, self.config.max_instructions);

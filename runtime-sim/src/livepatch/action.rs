@@ -14,6 +14,7 @@ use xsplice_payload::livepatch::write::expectation;
 use xsplice_payload::{ContentKind, HookKind};
 
 use crate::check::{Plan, Write};
+use crate::cpu::Arg;
 use crate::errno::{Errno, Failure, fail};
 use crate::hypervisor::{Hypervisor, Pending, Record};
 use crate::memory::Owner;
@@ -132,6 +133,7 @@ impl Hypervisor {
                     self.check_depends(i, false)?;
                 }
                 self.check_expectations(i)?;
+                self.veto_hook(i, HookKind::PreApply)?;
                 self.schedule(i, Action::Apply, time_ms)
             }
             abi::ACTION_REVERT => {
@@ -142,6 +144,7 @@ impl Hypervisor {
                         format!("{id}: can't unload. Top is {}", top.unwrap_or_default()),
                     ));
                 }
+                self.veto_hook(i, HookKind::PreRevert)?;
                 self.schedule(i, Action::Revert, time_ms)
             }
             abi::ACTION_REPLACE => {
@@ -234,6 +237,66 @@ impl Hypervisor {
                         hex::encode(&have)
                     ),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the payload's hooks of `kind` on CPU 0, in order, and returns what each
+    /// returned. Hooks that take the payload (pre/post apply/revert) get a pointer
+    /// to a zeroed stand-in for Xen's `struct payload`. A hook that faults would
+    /// crash Xen: here it is an `EFAULT` naming the hook.
+    pub(crate) fn run_hooks(&mut self, i: usize, kind: HookKind) -> Result<Vec<u64>, Failure> {
+        let l = &self.payloads[i].loaded;
+        let calls: Vec<(String, u64)> = l
+            .model
+            .hooks
+            .iter()
+            .filter(|h| h.kind == kind)
+            .map(|h| {
+                (
+                    l.model.symbols[h.symbol].name.clone(),
+                    l.symbol_addrs[h.symbol],
+                )
+            })
+            .collect();
+        let args = if kind.many() {
+            Vec::new()
+        } else {
+            vec![Arg::Buf(vec![0; 4096])]
+        };
+        let mut out = Vec::new();
+        for (name, addr) in calls {
+            let r = self.call_address(0, &name, addr, &args).map_err(|e| {
+                fail(
+                    Errno::EFAULT,
+                    format!(
+                        "{}: {kind:?} hook {name} failed: {e} (Xen would crash)",
+                        self.payloads[i].id
+                    ),
+                )
+            })?;
+            out.push(r.ret);
+        }
+        Ok(out)
+    }
+
+    /// A pre-apply or pre-revert hook: a non-zero return vetoes the action, the
+    /// hypercall returns it and the status keeps it.
+    fn veto_hook(&mut self, i: usize, kind: HookKind) -> Result<(), Failure> {
+        for ret in self.run_hooks(i, kind)? {
+            let rc = ret as u32 as i32;
+            if rc != 0 {
+                let f = fail(
+                    Errno(-rc),
+                    format!(
+                        "{}: {kind:?} hook failed (rc={rc}), aborting",
+                        self.payloads[i].id
+                    ),
+                );
+                self.payloads[i].error = Some(f.clone());
+                self.bump();
+                return Err(f);
             }
         }
         Ok(())
