@@ -4,6 +4,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Examples:
+  runtime-sim verify --hypervisor xen-syms fix.livepatch --probe 'do_xen_version(0,0)=0x40012'
+  runtime-sim run scenario.toml
+
+Shell completions and the man page: runtime-sim --generate bash|zsh|fish|man";
+
+const VERIFY_HELP: &str = "\
+Example:
+  runtime-sim verify --hypervisor xen-syms --trust signing.crt fix.livepatch \\
+      --probe 'do_xen_version(0,0)=0x40012' --probe 'xen_extra_version()=\"-fixed\"'";
 use runtime_sim::scenario;
 use runtime_sim::session::Session;
 use runtime_sim::state::Action;
@@ -13,7 +25,8 @@ use runtime_sim::verify::{Probe, VerifyConfig, verify};
 #[command(
     name = "runtime-sim",
     version,
-    about = "Simulated hypervisor for xSplice payloads"
+    about = "Simulated hypervisor for xSplice payloads",
+    after_help = AFTER_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -25,6 +38,7 @@ enum Cmd {
     /// Run a scenario file and print a table of its steps.
     Run { scenario: PathBuf },
     /// Upload, check, apply, revert and unload a payload, running probes in between.
+    #[command(after_help = VERIFY_HELP)]
     Verify {
         #[arg(long)]
         hypervisor: PathBuf,
@@ -109,6 +123,9 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = xsplice_cli::generate_hook(<Cli as clap::CommandFactory>::command, 2) {
+        return code;
+    }
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Run { scenario } => match scenario::run_file(&scenario) {
@@ -198,5 +215,53 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+    }
+}
+
+/// `--generate bash|zsh|fish|elvish|powershell|man` as the first argument (hidden;
+/// `install.sh` calls it): a completion script or the man page on stdout.
+#[cfg(test)]
+fn generate(what: &str, out: &mut dyn std::io::Write) -> Result<(), String> {
+    use clap::CommandFactory;
+    xsplice_cli::generate(Cli::command(), what, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::generate;
+
+    #[test]
+    fn man_page_and_bash_completion_name_the_main_flags() {
+        for (what, needles) in [
+            (
+                "man",
+                &[".TH runtime-sim 1", "verify", "session", "xsplice"][..],
+            ),
+            (
+                "bash",
+                &[
+                    "complete -F _runtime__sim",
+                    "verify",
+                    "--hypervisor",
+                    "--probe",
+                    "--trust",
+                ][..],
+            ),
+        ] {
+            let mut out = Vec::new();
+            generate(what, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            for n in needles {
+                assert!(text.contains(n), "{what} lacks {n}:\n{text}");
+            }
+        }
+        assert!(generate("tcsh", &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn help_has_an_example() {
+        use clap::CommandFactory;
+        let help = super::Cli::command().render_long_help().to_string();
+        assert!(help.contains("Example"), "{help}");
     }
 }

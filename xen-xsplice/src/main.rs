@@ -130,23 +130,6 @@ enum Cmd {
     UnloadAll,
 }
 
-/// `--generate bash|zsh|fish|elvish|powershell|man`: a completion script or the man
-/// page on stdout (hidden).
-fn generate(what: &str, out: &mut dyn std::io::Write) -> Result<(), String> {
-    use clap::CommandFactory;
-    let mut cmd = Args::command();
-    if what == "man" {
-        return clap_mangen::Man::new(cmd)
-            .render(out)
-            .map_err(|e| e.to_string());
-    }
-    let shell: clap_complete::Shell = what.parse().map_err(|_| {
-        format!("--generate {what}: expected bash, zsh, fish, elvish, powershell or man")
-    })?;
-    clap_complete::generate(shell, &mut cmd, "xen-xsplice", out);
-    Ok(())
-}
-
 fn config(args: Args) -> Config {
     let command = match args.command {
         Cmd::Upload { id, file } => Command::Upload { id, file },
@@ -181,16 +164,10 @@ fn config(args: Args) -> Config {
 }
 
 fn main() -> ExitCode {
-    let rest: Vec<String> = std::env::args().skip(1).collect();
-    if rest.first().map(String::as_str) == Some("--generate") {
-        let what = rest.get(1).map(String::as_str).unwrap_or("");
-        return match generate(what, &mut std::io::stdout()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("xen-xsplice: {e}");
-                ExitCode::from(exit::USAGE)
-            }
-        };
+    if let Some(code) =
+        xsplice_cli::generate_hook(<Args as clap::CommandFactory>::command, exit::USAGE)
+    {
+        return code;
     }
     let args = match Args::try_parse() {
         Ok(a) => a,

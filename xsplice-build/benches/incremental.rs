@@ -7,6 +7,12 @@
 //!   pair of a header change that alters every object.
 //!
 //! Run: `cargo bench -p xsplice-build --bench incremental`.
+//!
+//! On a real Xen too when `XSPLICE_BENCH_XEN_TREE` names a built Xen checkout and
+//! `XSPLICE_BENCH_XEN_PATCH` a one-file fix for it (e.g. stable-4.18 at c90cec6dfd
+//! and `git format-patch -1 1ac5088ca0`): side by side, a plain incremental
+//! `make -C xen` of the same change in a copy of the tree, and `xsplice-build
+//! --patch` on the tree itself (the ratio of the two, and each phase).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -116,12 +122,90 @@ fn objects(root: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The real-Xen side by side (see the top of the file).
+fn real_xen(tree: &Path, patch: &Path, jobs: usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy_dir = tmp.path().join("tree");
+    copy(tree, &copy_dir);
+    let fixed = tmp.path().join("fixed");
+    let applied =
+        xsplice_build::patch::apply_patches(tree, &[patch.to_path_buf()], &fixed).unwrap();
+    let put = |from: &Path| {
+        for rel in &applied.written {
+            std::fs::copy(from.join(rel), copy_dir.join(rel)).unwrap();
+        }
+    };
+    let xen_make = |dir: &Path| -> Duration {
+        let t = Instant::now();
+        let st = Command::new("make")
+            .args(["-C", "xen", &format!("-j{jobs}")])
+            .current_dir(dir)
+            .env_remove("MAKEFLAGS")
+            .env_remove("MAKELEVEL")
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        t.elapsed()
+    };
+    println!("real Xen: {} with {}", tree.display(), patch.display());
+    for round in 1..=3 {
+        put(&fixed);
+        let plain = xen_make(&copy_dir);
+        put(tree);
+        xen_make(&copy_dir);
+        let report = tmp.path().join("r.json");
+        let t = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_xsplice-build"))
+            .arg("--orig")
+            .arg(tree)
+            .arg("--patch")
+            .arg(patch)
+            .arg("--target")
+            .arg(tree.join("xen/xen-syms"))
+            .arg("-o")
+            .arg(tmp.path().join("fix.livepatch"))
+            .arg("--report")
+            .arg(&report)
+            .arg(format!("-j{jobs}"))
+            .env_remove("MAKEFLAGS")
+            .env_remove("MAKELEVEL")
+            .output()
+            .unwrap();
+        let xb = t.elapsed();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        println!(
+            "round {round}: plain incremental make -C xen {:.1} s, xsplice-build {:.1} s: ratio {:.2} ({}; timings {})",
+            plain.as_secs_f64(),
+            xb.as_secs_f64(),
+            xb.as_secs_f64() / plain.as_secs_f64(),
+            r["inputs"]["strategy"],
+            r["timings"]
+        );
+    }
+}
+
 fn main() {
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let (Some(tree), Some(patch)) = (
+        std::env::var_os("XSPLICE_BENCH_XEN_TREE"),
+        std::env::var_os("XSPLICE_BENCH_XEN_PATCH"),
+    ) {
+        real_xen(Path::new(&tree), Path::new(&patch), jobs);
+    }
     let files: usize = std::env::var("XSPLICE_BENCH_FILES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(500);
-    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");

@@ -17,6 +17,8 @@ pub enum BuildError {
     Input { path: PathBuf, why: String },
     #[error("{what}")]
     Usage { what: String },
+    #[error("--patch {patch}: {why}")]
+    Patch { patch: PathBuf, why: String },
     #[error("cannot run `{program}`: {source}")]
     Spawn {
         program: String,

@@ -199,6 +199,18 @@ pub fn copy_tree(
     exclude: &[String],
     progress: &dyn Progress,
 ) -> Result<CopyStats, BuildError> {
+    copy_tree_filtered(src, dst, exclude, &|_| false, progress)
+}
+
+/// [`copy_tree`], leaving out the regular files for which `skip` (given the relative
+/// path) is true.
+pub fn copy_tree_filtered(
+    src: &Path,
+    dst: &Path,
+    exclude: &[String],
+    skip: &(dyn Fn(&Path) -> bool + Sync),
+    progress: &dyn Progress,
+) -> Result<CopyStats, BuildError> {
     if dst.exists() {
         return Err(BuildError::Usage {
             what: format!("{}: copy destination already exists", dst.display()),
@@ -219,6 +231,7 @@ pub fn copy_tree(
                 let target = retarget(&target, &from_roots, &to_root);
                 std::os::unix::fs::symlink(&target, &d).map_err(|err| BuildError::io(&d, err))?;
             }
+            EntryKind::File if skip(&e.rel) => {}
             EntryKind::File => files.push(&e.rel),
         }
     }

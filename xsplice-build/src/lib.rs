@@ -12,9 +12,13 @@ pub mod compiler;
 pub mod config;
 pub mod error;
 pub mod fscopy;
+pub mod goals;
 pub mod inputs;
+pub mod patch;
+pub mod preset;
 pub mod progress;
 pub mod run;
+pub mod timings;
 pub mod tree;
 pub mod wrapper;
 

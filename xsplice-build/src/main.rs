@@ -13,20 +13,38 @@ use xsplice_build::config::InputConfig;
 use xsplice_build::run::{BuildConfig, run};
 use xsplice_build::{BuildError, Progress, wrapper};
 
+const AFTER_HELP: &str = "\
+Examples:
+  # A built Xen checkout A and the advisory's patch (no xsplice.toml needed):
+  xsplice-build --orig A --patch xsa475.patch --target A/xen/xen-syms -o xsa475.livepatch
+  # Two trees, or two versions of C files:
+  xsplice-build --orig A --patched B --target A/xen/xen-syms -o fix.livepatch --timings
+  xsplice-build --orig a/version.c --patched b/version.c --target xen-syms -o fix.livepatch
+
+Shell completions and the man page: xsplice-build --generate bash|zsh|fish|man";
+
 /// Build an xSplice payload from two versions of a C code base.
 ///
 /// Exit codes: 0 payload written, 1 error, 2 unreconcilable difference,
 /// 3 no functional change. CC (launchers such as `ccache gcc` included) and CFLAGS
-/// are honoured.
+/// are honoured. Xen checkouts are recognised and built with Xen's preset (printed
+/// on stderr); an xsplice.toml at the original tree's root overrides it.
 #[derive(Parser, Debug)]
-#[command(name = "xsplice-build", version)]
+#[command(name = "xsplice-build", version, after_help = AFTER_HELP)]
 struct Args {
     /// Original sources: a tree directory, or C/object files.
     #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
     orig: Vec<PathBuf>,
     /// Patched sources: a tree directory, or C/object files.
-    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    #[arg(long, num_args = 1.., value_name = "PATH", required_unless_present = "patch", conflicts_with = "patch")]
     patched: Vec<PathBuf>,
+    /// A unified diff (git format-patch or diff -u, a/ b/ paths) applied to a copy of
+    /// the --orig tree, in place of --patched; repeatable, applied in order.
+    #[arg(long, value_name = "FILE")]
+    patch: Vec<PathBuf>,
+    /// Print the time of each phase on stderr (also in the JSON report).
+    #[arg(long)]
+    timings: bool,
     /// The running hypervisor image built from the original sources.
     #[arg(long, value_name = "IMAGE")]
     target: PathBuf,
@@ -82,7 +100,10 @@ impl Progress for Bar {
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             )
         } else {
-            let b = ProgressBar::new_spinner();
+            let b = ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             b.enable_steady_tick(std::time::Duration::from_millis(200));
             b
         };
@@ -108,6 +129,19 @@ impl Progress for Bar {
             if let Some(b) = g.take() {
                 b.finish_and_clear();
             }
+        }
+    }
+    fn message(&self, msg: &str) {
+        if let Ok(g) = self.bar.lock() {
+            if let Some(b) = g.as_ref() {
+                b.set_message(msg.to_string());
+            }
+        }
+    }
+    fn note(&self, msg: &str) {
+        match self.bar.lock().ok().as_ref().and_then(|g| g.as_ref()) {
+            Some(b) if self.visible => b.suspend(|| eprintln!("{msg}")),
+            _ => eprintln!("{msg}"),
         }
     }
 }
@@ -141,7 +175,7 @@ fn config(args: Args) -> Result<BuildConfig, BuildError> {
     };
     let wrapper_exe = std::env::current_exe()
         .map_err(|e| usage(format!("cannot locate the xsplice-build executable: {e}")))?;
-    for p in args.orig.iter().chain(&args.patched) {
+    for p in args.orig.iter().chain(&args.patched).chain(&args.patch) {
         if !p.exists() {
             return Err(BuildError::Input {
                 path: p.clone(),
@@ -153,6 +187,7 @@ fn config(args: Args) -> Result<BuildConfig, BuildError> {
         input: InputConfig {
             orig: args.orig,
             patched: args.patched,
+            patches: args.patch,
             tree_config_file: args.config,
             compiler,
             compiler_given: cc.is_some(),
@@ -189,6 +224,9 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(code) = xsplice_cli::generate_hook(<Args as clap::CommandFactory>::command, 1) {
+        return code;
+    }
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
@@ -197,6 +235,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let show_timings = args.timings;
     let cfg = match config(args) {
         Ok(c) => c,
         Err(e) => {
@@ -212,6 +251,9 @@ fn main() -> ExitCode {
         Ok(report) => {
             bar.finish();
             eprint!("{}", report.to_text());
+            if show_timings {
+                eprint!("{}", report.timings.to_text());
+            }
             ExitCode::from(report.verdict.exit_code())
         }
         Err(e) => {

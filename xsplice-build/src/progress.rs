@@ -9,6 +9,11 @@ pub trait Progress: Sync {
     fn advance(&self, n: u64);
     /// The current phase is over.
     fn finish(&self);
+    /// What the current phase is doing now (e.g. how many objects a build compiled).
+    fn message(&self, _msg: &str) {}
+    /// Something the user should read (the preset chosen, a tree about to get a full
+    /// build), shown at once, above any progress bar.
+    fn note(&self, _msg: &str) {}
 }
 
 /// Reports nothing.

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde::Serialize;
 use xsplice_diff::{DiffOptions, DiffOutcome, Report};
@@ -13,6 +14,7 @@ use crate::BuildError;
 use crate::config::InputConfig;
 use crate::inputs::{self, InputSummary};
 use crate::progress::Progress;
+use crate::timings::{Timings, add_since};
 
 /// Everything one build needs, validated by the binary.
 #[derive(Clone, Debug)]
@@ -74,6 +76,8 @@ pub struct BuildReport {
     pub payload_name: String,
     pub inputs: InputSummary,
     pub diff: Report,
+    /// Milliseconds per phase.
+    pub timings: Timings,
 }
 
 impl BuildReport {
@@ -81,7 +85,18 @@ impl BuildReport {
     pub fn to_text(&self) -> String {
         let mut t = format!("format: {} ({})\n", self.format, self.format_reason);
         if let InputSummary::Tree(s) = &self.inputs {
+            if let Some(p) = &s.preset {
+                t.push_str(&format!("preset: {} ({})\n", p.name, p.reason));
+            }
+            if !s.patches.is_empty() {
+                t.push_str(&format!("patches applied: {}\n", s.patches.join(" ")));
+            }
             let base = match s.base {
+                _ if s.strategy == crate::tree::Strategy::ObjectGoals => {
+                    "only the objects the change touches, built as goals from the tree's \
+                     dependency files: no link"
+                        .to_string()
+                }
                 crate::tree::BaseSource::Cache => "original build taken from the cache".to_string(),
                 crate::tree::BaseSource::Copied if s.base_compiled.is_empty() => {
                     "original build reused".to_string()
@@ -265,6 +280,16 @@ fn read_depends(
 /// Runs a build. Returns the report; the payload (when there is one) and the JSON
 /// report (when asked for) are on disk.
 pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    for p in &cfg.input.patches {
+        if !p.is_file() {
+            return Err(BuildError::Patch {
+                patch: p.clone(),
+                why: "no such file".to_string(),
+            });
+        }
+    }
     check_destination("-o", &cfg.output)?;
     if let Some(r) = &cfg.report {
         check_destination("--report", r)?;
@@ -317,29 +342,30 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
         }
     };
 
-    let collected = match pool.install(|| inputs::collect(&cfg.input, &work, progress)) {
-        Ok(c) => c,
-        // The scratch directory goes away with this run: keep the failed build's log
-        // where the message says it is.
-        Err(BuildError::Make {
-            side,
-            command,
-            dir,
-            code,
-            log,
-            tail,
-        }) if cfg.work_dir.is_none() => {
-            return Err(BuildError::Make {
+    let collected =
+        match pool.install(|| inputs::collect_timed(&cfg.input, &work, progress, &mut timings)) {
+            Ok(c) => c,
+            // The scratch directory goes away with this run: keep the failed build's log
+            // where the message says it is.
+            Err(BuildError::Make {
                 side,
                 command,
                 dir,
                 code,
-                log: keep_log(&log).unwrap_or(log),
+                log,
                 tail,
-            });
-        }
-        Err(e) => return Err(e),
-    };
+            }) if cfg.work_dir.is_none() => {
+                return Err(BuildError::Make {
+                    side,
+                    command,
+                    dir,
+                    code,
+                    log: keep_log(&log).unwrap_or(log),
+                    tail,
+                });
+            }
+            Err(e) => return Err(e),
+        };
     let opts = DiffOptions {
         flavour,
         name: name.clone(),
@@ -347,9 +373,12 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
         old_code: cfg.old_code,
     };
     progress.phase("diff", 0);
+    let t = Instant::now();
     let outcome =
         pool.install(|| xsplice_diff::diff_with_table(&collected.pairs, &image, &opts, &special));
+    add_since(&mut timings.diff_ms, t);
     progress.finish();
+    let t = Instant::now();
     let (verdict, payload_build_id, diff, payload) = match outcome? {
         DiffOutcome::Payload { payload, report } => {
             let bytes = xsplice_payload::write::to_bytes(&payload, flavour).map_err(|e| {
@@ -370,7 +399,7 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
         DiffOutcome::NoChange(report) => (Verdict::NoChange, None, report, None),
         DiffOutcome::Refused(report) => (Verdict::Refused, None, report, None),
     };
-    let report = BuildReport {
+    let mut report = BuildReport {
         verdict,
         format: flavour,
         format_reason,
@@ -378,7 +407,12 @@ pub fn run(cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, Bu
         payload_name: name,
         inputs: collected.summary,
         diff,
+        timings,
     };
+    // The report carries its own writing time up to its encoding; the total covers
+    // everything but the final renames.
+    add_since(&mut report.timings.write_ms, t);
+    report.timings.total_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     // Both files are staged before either is renamed into place: a failure leaves
     // neither (a payload without the report asked for is a half-written result).
     let staged_report = match &cfg.report {

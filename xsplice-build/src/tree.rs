@@ -19,6 +19,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -26,7 +27,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{InputConfig, TreeConfig};
 use crate::fscopy::{self, EntryKind};
+use crate::preset::PresetInfo;
 use crate::progress::Progress;
+use crate::timings::{Timings, add_since};
 use crate::wrapper::{self, CompileRecord, WrapperEnv};
 use crate::{BuildError, ObjectPair};
 
@@ -92,6 +95,17 @@ pub enum BaseSource {
     Cache,
 }
 
+/// How the tree phase built the objects it compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// The tree's whole build, in a full copy (base, patched, original objects).
+    Full,
+    /// Only the objects the change touches (from the tree's dependency files), built
+    /// as goals in copies without objects, patched and original at once; no link.
+    ObjectGoals,
+}
+
 /// What the tree phase did, for the report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TreeSummary {
@@ -108,6 +122,17 @@ pub struct TreeSummary {
     pub transient: Vec<String>,
     /// Things the user should know (nothing recompiled although sources changed…).
     pub warnings: Vec<String>,
+    /// How the objects were built.
+    pub strategy: Strategy,
+    /// The preset applied (Xen...), when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<PresetInfo>,
+    /// The build configuration in effect (preset, then the configuration file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<Box<TreeConfig>>,
+    /// `--patch` files applied, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub patches: Vec<String>,
 }
 
 /// The result of the tree phase.
@@ -201,6 +226,19 @@ impl TreeJob<'_> {
         shim_dir: &Path,
         goals: &[String],
     ) -> Result<Vec<CompileRecord>, BuildError> {
+        self.run_make_shown(side, root, shim_dir, goals, true)
+    }
+
+    /// [`Self::run_make`]; `show`: the build is its own progress phase (two builds
+    /// running at once share the caller's).
+    fn run_make_shown(
+        &self,
+        side: Side,
+        root: &Path,
+        shim_dir: &Path,
+        goals: &[String],
+        show: bool,
+    ) -> Result<Vec<CompileRecord>, BuildError> {
         let log_dir = self.work.join(format!("records-{}", side.file()));
         std::fs::create_dir_all(&log_dir).map_err(|e| BuildError::io(&log_dir, e))?;
         let log_path = self.work.join(format!("make-{}.log", side.file()));
@@ -235,12 +273,14 @@ impl TreeJob<'_> {
         cmd.envs(wenv.vars());
         cmd.envs(self.build_env());
         cmd.env("PATH", path);
-        self.progress.phase(&format!("make ({})", side.file()), 0);
-        let status = cmd.status().map_err(|source| BuildError::Spawn {
-            program: argv[0].clone(),
-            source,
-        });
-        self.progress.finish();
+        let label = format!("make ({})", side.file());
+        if show {
+            self.progress.phase(&label, 0);
+        }
+        let status = self.wait_counting(cmd, &argv[0], &label, &log_dir);
+        if show {
+            self.progress.finish();
+        }
         let status = status?;
         if !status.success() {
             let text = std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -256,6 +296,52 @@ impl TreeJob<'_> {
             });
         }
         wrapper::read_records(&log_dir)
+    }
+
+    /// Runs `cmd`, telling the progress how many objects the build compiled so far
+    /// (the wrapper's records in `log_dir`).
+    fn wait_counting(
+        &self,
+        mut cmd: Command,
+        program: &str,
+        label: &str,
+        log_dir: &Path,
+    ) -> Result<std::process::ExitStatus, BuildError> {
+        let mut child = cmd.spawn().map_err(|source| BuildError::Spawn {
+            program: program.to_string(),
+            source,
+        })?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = loop {
+            match rx.recv_timeout(Duration::from_millis(250)) {
+                Ok(s) => break s,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let n = std::fs::read_dir(log_dir).map_or(0, |d| d.count());
+                    self.progress
+                        .message(&format!("{label}: {n} object(s) compiled"));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    break Err(std::io::Error::other("the build's waiter thread ended"));
+                }
+            }
+        };
+        let _ = waiter.join();
+        status.map_err(|source| BuildError::Spawn {
+            program: program.to_string(),
+            source,
+        })
+    }
+
+    /// What not to compare on the patched side: the excludes, plus the configuration
+    /// files (checked separately) and the paths the configuration ignores.
+    fn patched_excludes(&self, root: &Path) -> Vec<String> {
+        let mut v = self.excludes(root);
+        v.extend(self.tree.config_files.iter().cloned());
+        v.extend(self.tree.ignore.iter().cloned());
+        v
     }
 
     /// What not to copy or compare under `root`: the configured excludes, plus the
@@ -328,22 +414,33 @@ impl TreeJob<'_> {
         &self,
         base: &Path,
         shim_dir: &Path,
+        timings: &mut Timings,
     ) -> Result<(BaseSource, Vec<String>), BuildError> {
         let exclude = &self.excludes(self.orig);
         let Some(cache_dir) = &self.input.cache_dir else {
+            let t = Instant::now();
             fscopy::copy_tree(self.orig, base, exclude, self.progress)?;
+            add_since(&mut timings.copy_ms, t);
+            let t = Instant::now();
             let recs = self.run_make(Side::Base, base, shim_dir, &[])?;
+            add_since(&mut timings.base_build_ms, t);
             return Ok((BaseSource::Copied, record_names(&recs, base)));
         };
+        let t = Instant::now();
         let key = self.cache_key()?;
         let cache_dir = absolute(cache_dir)?;
         let entry = cache_dir.join(&key);
         if entry.join("complete").exists() {
             fscopy::copy_tree(&entry.join("tree"), base, &[], self.progress)?;
+            add_since(&mut timings.copy_ms, t);
             return Ok((BaseSource::Cache, Vec::new()));
         }
         fscopy::copy_tree(self.orig, base, exclude, self.progress)?;
+        add_since(&mut timings.copy_ms, t);
+        let t = Instant::now();
         let recs = self.run_make(Side::Base, base, shim_dir, &[])?;
+        add_since(&mut timings.base_build_ms, t);
+        let t = Instant::now();
         let tmp = cache_dir.join(format!(".{key}.{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| BuildError::io(&tmp, e))?;
@@ -356,11 +453,12 @@ impl TreeJob<'_> {
             // Another run filled the entry first; ours is not needed.
             let _ = std::fs::remove_dir_all(&tmp);
         }
+        add_since(&mut timings.copy_ms, t);
         Ok((BaseSource::Copied, record_names(&recs, base)))
     }
 
     /// Runs the whole tree phase.
-    pub fn run(&self) -> Result<TreeOutcome, BuildError> {
+    pub fn run(&self, timings: &mut Timings) -> Result<TreeOutcome, BuildError> {
         mark_scratch(self.work)?;
         if let Some(c) = &self.input.cache_dir {
             mark_scratch(c)?;
@@ -369,11 +467,34 @@ impl TreeJob<'_> {
         self.make_shims(&shim_dir)?;
         let base = self.work.join("orig");
         let patched = self.work.join("patched");
-        let (base_source, base_compiled) = self.prepare_base(&base, &shim_dir)?;
 
-        let changes = fscopy::diff_trees(self.orig, self.patched, &self.excludes(self.patched))?;
+        let t = Instant::now();
+        let changes = fscopy::diff_trees(
+            self.orig,
+            self.patched,
+            &self.patched_excludes(self.patched),
+        )?;
+        add_since(&mut timings.copy_ms, t);
         let changed_files: Vec<String> = changes.iter().map(|c| rel_string(&c.rel)).collect();
-        let stats = fscopy::copy_tree(&base, &patched, &[], self.progress)?;
+        let mut fallback = None;
+        if let Some(goals) = self.goal_plan(&changes)? {
+            match self.run_goals(&goals, &changes, &base, &patched, &shim_dir, timings)? {
+                Ok(outcome) => return Ok(outcome),
+                Err(why) => {
+                    for d in [&base, &patched] {
+                        if d.exists() {
+                            std::fs::remove_dir_all(d).map_err(|e| BuildError::io(d, e))?;
+                        }
+                    }
+                    fallback = Some(format!(
+                        "building only the objects the change touches did not work ({why}): \
+                         the whole tree was built instead"
+                    ));
+                }
+            }
+        }
+        let (base_source, base_compiled) = self.prepare_base(&base, &shim_dir, timings)?;
+        let t = Instant::now();
         if changes.is_empty() {
             return Ok(TreeOutcome {
                 pairs: Vec::new(),
@@ -384,11 +505,19 @@ impl TreeJob<'_> {
                     rebuilt: Vec::new(),
                     transient: Vec::new(),
                     warnings: Vec::new(),
+                    strategy: Strategy::Full,
+                    preset: None,
+                    build: None,
+                    patches: Vec::new(),
                 },
             });
         }
+        let stats = fscopy::copy_tree(&base, &patched, &[], self.progress)?;
         fscopy::apply_changes(self.patched, &patched, &changes, stats.newest)?;
+        add_since(&mut timings.copy_ms, t);
+        let t = Instant::now();
         let all = self.run_make(Side::Patched, &patched, &shim_dir, &[])?;
+        add_since(&mut timings.patched_build_ms, t);
         let mut finals: Vec<(PathBuf, &CompileRecord)> = Vec::new();
         let mut gone = Vec::new();
         for r in &all {
@@ -401,7 +530,7 @@ impl TreeJob<'_> {
         finals.dedup_by(|a, b| a.0 == b.0);
         let rebuilt: Vec<String> = finals.iter().map(|(rel, _)| rel_string(rel)).collect();
         let transient = record_names(&gone, &patched);
-        let mut warnings = Vec::new();
+        let mut warnings: Vec<String> = fallback.into_iter().collect();
         let headers: Vec<&String> = changed_files
             .iter()
             .filter(|f| {
@@ -445,8 +574,11 @@ impl TreeJob<'_> {
             }
         }
         if !todo.is_empty() {
+            let t = Instant::now();
             self.rebuild_originals(&todo, &base, &patched, &shim_dir, &mut warnings)?;
+            add_since(&mut timings.original_objects_ms, t);
         }
+        let t = Instant::now();
         self.progress.phase("read objects", finals.len() as u64);
         let pairs: Result<Vec<ObjectPair>, BuildError> = finals
             .par_iter()
@@ -457,6 +589,7 @@ impl TreeJob<'_> {
             })
             .collect();
         self.progress.finish();
+        add_since(&mut timings.read_ms, t);
         Ok(TreeOutcome {
             pairs: pairs?,
             summary: TreeSummary {
@@ -466,8 +599,184 @@ impl TreeJob<'_> {
                 rebuilt,
                 transient,
                 warnings,
+                strategy: Strategy::Full,
+                preset: None,
+                build: None,
+                patches: Vec::new(),
             },
         })
+    }
+
+    /// The object goals of the fast path, when it applies: the tree builds objects as
+    /// goals, no cache is asked for, every change modifies an existing file and the
+    /// original tree's dependency files name objects for each changed file.
+    /// Only trees that record each object's command (Kbuild's `.*.cmd`, Xen) qualify:
+    /// the goals' compiles are checked against those commands, so a goal built by
+    /// another rule than the full build (a target-specific variable) is caught.
+    fn goal_plan(
+        &self,
+        changes: &[fscopy::Change],
+    ) -> Result<Option<Vec<crate::goals::Goal>>, BuildError> {
+        if !self.tree.object_goals
+            || self.input.cache_dir.is_some()
+            || changes.is_empty()
+            || changes.iter().any(|c| {
+                c.kind != fscopy::ChangeKind::Modified || !self.orig.join(&c.rel).is_file()
+            })
+        {
+            return Ok(None);
+        }
+        let rels: Vec<PathBuf> = changes.iter().map(|c| c.rel.clone()).collect();
+        let mdir = crate::goals::make_dir(&self.tree.command);
+        let goals =
+            crate::goals::objects_touched(self.orig, &mdir, &self.excludes(self.orig), &rels)?;
+        Ok(goals.filter(|g| g.iter().all(|g| g.command.is_some())))
+    }
+
+    /// The fast path: copies of the original tree without object files (the
+    /// patched one with the changes), then the goals built in both at once — the
+    /// patched objects and the original ones, by the tree's own rules. `Ok(Err(why))`
+    /// when the result cannot be trusted (the caller then runs the full flow).
+    fn run_goals(
+        &self,
+        plan: &[crate::goals::Goal],
+        changes: &[fscopy::Change],
+        base: &Path,
+        patched: &Path,
+        shim_dir: &Path,
+        timings: &mut Timings,
+    ) -> Result<Result<TreeOutcome, String>, BuildError> {
+        let goals: Vec<String> = plan.iter().map(|g| g.target.clone()).collect();
+        let goals = &goals[..];
+        let t = Instant::now();
+        let skip = |rel: &Path| rel.extension().is_some_and(|e| e == "o");
+        fscopy::copy_tree_filtered(
+            self.orig,
+            base,
+            &self.excludes(self.orig),
+            &skip,
+            self.progress,
+        )?;
+        let stats = fscopy::copy_tree(base, patched, &[], self.progress)?;
+        fscopy::apply_changes(self.patched, patched, changes, stats.newest)?;
+        add_since(&mut timings.copy_ms, t);
+
+        self.progress.phase(
+            &format!("make {} object(s), patched and original", goals.len()),
+            0,
+        );
+        let (p, o) = std::thread::scope(|s| {
+            let h = s.spawn(|| {
+                let t = Instant::now();
+                let r = self.run_make_shown(Side::Patched, patched, shim_dir, goals, false);
+                (r, t)
+            });
+            let t = Instant::now();
+            let o = self.run_make_shown(Side::OrigObjects, base, shim_dir, goals, false);
+            let o = (o, t.elapsed());
+            (h.join(), o)
+        });
+        self.progress.finish();
+        let (p, pt) = p.map_err(|_| BuildError::Usage {
+            what: "the patched build's thread panicked".to_string(),
+        })?;
+        add_since(&mut timings.patched_build_ms, pt);
+        timings.original_objects_ms += u64::try_from(o.1.as_millis()).unwrap_or(u64::MAX);
+        let recs_o = match o.0 {
+            Ok(r) => r,
+            Err(BuildError::Make { log, .. }) => {
+                return Ok(Err(format!(
+                    "the original objects did not build, see {}",
+                    log.display()
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        // A patched build that fails while the original one worked is the patch's
+        // own error: reported as such.
+        let recs_p = p?;
+
+        let mut finals: Vec<(PathBuf, &CompileRecord)> = Vec::new();
+        let mut gone = Vec::new();
+        for r in &recs_p {
+            match final_object(r, patched)? {
+                Some(rel) => finals.push((rel, r)),
+                None => gone.push(r.clone()),
+            }
+        }
+        finals.sort_by(|a, b| a.0.cmp(&b.0));
+        finals.dedup_by(|a, b| a.0 == b.0);
+        let mdir = crate::goals::make_dir(&self.tree.command);
+        let roots = fscopy::root_spellings(self.orig);
+        for g in plan {
+            let rel = normalise(&mdir.join(&g.target));
+            let Some((_, r)) = finals.iter().find(|(f, _)| *f == rel) else {
+                return Ok(Err(format!(
+                    "{} was not compiled in the patched copy",
+                    g.target
+                )));
+            };
+            // The goal was compiled as the user's full build compiled it.
+            let mut recorded = g.command.clone().unwrap_or_default();
+            for from in &roots {
+                recorded = recorded.replace(from.as_str(), "\u{0}ROOT");
+            }
+            let recorded = crate::goals::shell_words(&recorded);
+            let now = command_key(r, patched).1;
+            if recorded.as_ref().map(|w| w.get(1..).unwrap_or(&[])) != Some(&now[..]) {
+                return Ok(Err(format!(
+                    "{} was compiled with other arguments than the original tree's build recorded",
+                    g.target
+                )));
+            }
+        }
+        for (rel, r) in &finals {
+            let same = recs_o
+                .iter()
+                .find(|o| final_object(o, base).ok().flatten().as_deref() == Some(rel.as_path()));
+            match same {
+                Some(o) if command_key(o, base) == command_key(r, patched) => {}
+                Some(_) => {
+                    return Ok(Err(format!(
+                        "{} was compiled with other arguments in the original copy",
+                        rel_string(rel)
+                    )));
+                }
+                None => {
+                    return Ok(Err(format!(
+                        "{} was not compiled in the original copy",
+                        rel_string(rel)
+                    )));
+                }
+            }
+        }
+        let t = Instant::now();
+        self.progress.phase("read objects", finals.len() as u64);
+        let pairs: Result<Vec<ObjectPair>, BuildError> = finals
+            .par_iter()
+            .map(|(rel, r)| {
+                let p = self.read_pair(rel, r, base, patched);
+                self.progress.advance(1);
+                p
+            })
+            .collect();
+        self.progress.finish();
+        add_since(&mut timings.read_ms, t);
+        Ok(Ok(TreeOutcome {
+            pairs: pairs?,
+            summary: TreeSummary {
+                base: BaseSource::Copied,
+                base_compiled: Vec::new(),
+                changed_files: changes.iter().map(|c| rel_string(&c.rel)).collect(),
+                rebuilt: finals.iter().map(|(rel, _)| rel_string(rel)).collect(),
+                transient: record_names(&gone, patched),
+                warnings: Vec::new(),
+                strategy: Strategy::ObjectGoals,
+                preset: None,
+                build: None,
+                patches: Vec::new(),
+            },
+        }))
     }
 
     /// Step 3: removes the rebuilt objects from the base copy and lets the tree's

@@ -16,6 +16,7 @@ fn input(orig: &Path, patched: &Path, cc: &str) -> InputConfig {
     InputConfig {
         orig: vec![orig.to_path_buf()],
         patched: vec![patched.to_path_buf()],
+        patches: Vec::new(),
         tree_config_file: None,
         compiler: CompilerSpec::parse(cc).unwrap(),
         compiler_given: false,

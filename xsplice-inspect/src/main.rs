@@ -5,13 +5,20 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+const AFTER_HELP: &str = "\
+Examples:
+  xsplice-inspect fix.livepatch
+  xsplice-inspect fix.livepatch --json --cert signing.crt
+
+Shell completions and the man page: xsplice-inspect --generate bash|zsh|fish|man";
+
 /// Show everything in an xSplice payload, its signature included.
 ///
 /// Exit status: 0 shown; 1 the file cannot be read or is malformed (nothing is
 /// shown), or `--cert` was given and the signature does not verify (everything is
 /// shown, with the reason).
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = AFTER_HELP)]
 struct Args {
     /// The payload file (signed or not).
     payload: PathBuf,
@@ -29,6 +36,9 @@ fn fail(what: &std::path::Path, e: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = xsplice_cli::generate_hook(<Args as clap::CommandFactory>::command, 2) {
+        return code;
+    }
     let args = Args::parse();
     let mut trusted = Vec::new();
     for path in &args.certs {
@@ -62,5 +72,52 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// `--generate bash|zsh|fish|elvish|powershell|man` as the first argument (hidden;
+/// `install.sh` calls it): a completion script or the man page on stdout.
+#[cfg(test)]
+fn generate(what: &str, out: &mut dyn std::io::Write) -> Result<(), String> {
+    use clap::CommandFactory;
+    xsplice_cli::generate(Args::command(), what, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::generate;
+
+    #[test]
+    fn man_page_and_bash_completion_name_the_main_flags() {
+        for (what, needles) in [
+            (
+                "man",
+                &[
+                    ".TH xsplice-inspect 1",
+                    "\\-\\-json",
+                    "\\-\\-cert",
+                    "PAYLOAD",
+                ][..],
+            ),
+            (
+                "bash",
+                &["complete -F _xsplice__inspect", "--json", "--cert"][..],
+            ),
+        ] {
+            let mut out = Vec::new();
+            generate(what, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            for n in needles {
+                assert!(text.contains(n), "{what} lacks {n}:\n{text}");
+            }
+        }
+        assert!(generate("tcsh", &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn help_has_an_example() {
+        use clap::CommandFactory;
+        let help = super::Args::command().render_long_help().to_string();
+        assert!(help.contains("Example"), "{help}");
     }
 }

@@ -29,7 +29,13 @@ variable XSPLICE_SIGN_PASSPHRASE.
 Exit status: 0 success (--verify: the signature is valid); 1 the payload was
 rejected (--verify: invalid or missing signature, with the reason; signing: not an
 ELF, key does not match the certificate...); 2 usage error or a file that cannot be
-read or loaded.";
+read or loaded.
+
+Examples:
+  xsplice-sign --key signing.pem --cert signing.crt --format pkcs7 fix.livepatch
+  xsplice-sign --verify --cert signing.crt fix.livepatch
+
+Shell completions and the man page: xsplice-sign --generate bash|zsh|fish|man";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -292,6 +298,9 @@ fn run(config: Config) -> Result<String, Failure> {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = xsplice_cli::generate_hook(<Args as clap::CommandFactory>::command, 2) {
+        return code;
+    }
     let args = Args::parse();
     let outcome = config(args, std::env::var_os(PASSPHRASE_ENV)).and_then(run);
     match outcome {
@@ -303,5 +312,59 @@ fn main() -> ExitCode {
             eprintln!("xsplice-sign: {}", f.message);
             ExitCode::from(f.code)
         }
+    }
+}
+
+/// `--generate bash|zsh|fish|elvish|powershell|man` as the first argument (hidden;
+/// `install.sh` calls it): a completion script or the man page on stdout.
+#[cfg(test)]
+fn generate(what: &str, out: &mut dyn std::io::Write) -> Result<(), String> {
+    use clap::CommandFactory;
+    xsplice_cli::generate(Args::command(), what, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::generate;
+
+    #[test]
+    fn man_page_and_bash_completion_name_the_main_flags() {
+        for (what, needles) in [
+            (
+                "man",
+                &[
+                    ".TH xsplice-sign 1",
+                    "\\-\\-key",
+                    "\\-\\-cert",
+                    "\\-\\-verify",
+                    "\\-\\-strip",
+                ][..],
+            ),
+            (
+                "bash",
+                &[
+                    "complete -F _xsplice__sign",
+                    "--key",
+                    "--cert",
+                    "--verify",
+                    "--strip",
+                ][..],
+            ),
+        ] {
+            let mut out = Vec::new();
+            generate(what, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            for n in needles {
+                assert!(text.contains(n), "{what} lacks {n}:\n{text}");
+            }
+        }
+        assert!(generate("tcsh", &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn help_has_an_example() {
+        use clap::CommandFactory;
+        let help = super::Args::command().render_long_help().to_string();
+        assert!(help.contains("Example"), "{help}");
     }
 }
