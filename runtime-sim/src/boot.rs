@@ -34,6 +34,9 @@ pub struct SimConfig {
     /// The hypercall interface; `None`: the one the image implements (Xen's
     /// livepatch when it defines `livepatch_op`, the design's xsplice otherwise).
     pub interface: Option<crate::livepatch::Interface>,
+    /// The livepatch `XEN_SYSCTL_INTERFACE_VERSION` simulated: 0x15 (Xen 4.17–4.20)
+    /// or 0x16 (4.21 on: LIST takes the caller's buffer sizes, `ENOBUFS`).
+    pub livepatch_interface_version: u32,
 }
 
 impl Default for SimConfig {
@@ -48,6 +51,7 @@ impl Default for SimConfig {
             site_write_us: 0,
             max_instructions: 50_000_000,
             interface: None,
+            livepatch_interface_version: xsplice_abi::livepatch::INTERFACE_VERSION_4_17,
         }
     }
 }

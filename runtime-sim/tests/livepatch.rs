@@ -132,3 +132,57 @@ fn a_pre_apply_hook_vetoes_apply() {
     assert_eq!((st.state, st.rc), (abi::STATE_CHECKED, -1));
     assert_eq!(hv.call(0, "do_version", &[Arg::Int(0)]).unwrap().ret, 263);
 }
+
+/// Xen 4.21 (interface 0x16): a 0x15 request is EACCES; LIST takes the caller's
+/// buffer sizes and refuses an entry that does not fit with ENOBUFS.
+#[test]
+fn xen_421_list_takes_buffer_sizes() {
+    let fx = Fixture::new();
+    let image = fx.image();
+    let config = SimConfig {
+        interface: Some(Interface::Livepatch),
+        livepatch_interface_version: abi::INTERFACE_VERSION_4_21,
+        ..SimConfig::default()
+    };
+    let mut hv = Hypervisor::boot(fx.image(), config, Policy::default(), Trust::none()).unwrap();
+    let p = replace(&image, "named-fix", &[("do_version", ret_const(264))]);
+    let bytes = write::to_bytes(&p, Flavour::Livepatch).unwrap();
+    let mut c = LivepatchClient::new(0);
+    assert_eq!(
+        c.upload(&mut hv, "named-fix", &bytes).unwrap_err().errno.0,
+        13
+    );
+    c.interface_version = abi::INTERFACE_VERSION_4_21;
+    c.upload(&mut hv, "named-fix", &bytes).unwrap();
+    let list = |c: &mut LivepatchClient, hv: &mut Hypervisor, names: u32| {
+        let bufs: Vec<u64> = [8, names, 4, 64, 4]
+            .iter()
+            .map(|&n| c.guest.alloc(&vec![0u8; n as usize]))
+            .collect();
+        c.call(
+            hv,
+            &abi::Request::List {
+                idx: 0,
+                nr: 1,
+                pad: 0,
+                name_total_size: names,
+                metadata_total_size: 64,
+                status: bufs[0],
+                name: bufs[1],
+                len: bufs[2],
+                metadata: bufs[3],
+                metadata_len: bufs[4],
+            },
+        )
+    };
+    let (r, _) = list(&mut c, &mut hv, 4);
+    assert_eq!(
+        r.unwrap_err().errno.0,
+        105,
+        "ENOBUFS: `named-fix` needs 10 bytes"
+    );
+    let (r, out) = list(&mut c, &mut hv, 10);
+    assert_eq!(r.unwrap(), 1);
+    assert_eq!(abi::list_out(&out).name_total_size, 10);
+    assert_eq!(c.list(&mut hv).unwrap()[0].name, "named-fix");
+}

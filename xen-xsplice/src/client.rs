@@ -52,6 +52,8 @@ pub struct Client<'t> {
     t: &'t mut dyn Transport,
     /// `XEN_SYSCTL_INTERFACE_VERSION` put in every request.
     pub interface_version: u32,
+    /// The version was settled by a first call (see [`Client::call`]).
+    negotiated: bool,
     /// Most entries asked for in one LIST call.
     pub page: u32,
 }
@@ -76,6 +78,7 @@ impl<'t> Client<'t> {
         Client {
             t,
             interface_version: abi::INTERFACE_VERSION_4_17,
+            negotiated: false,
             page: 64,
         }
     }
@@ -84,13 +87,31 @@ impl<'t> Client<'t> {
         self.t
     }
 
+    /// One sysctl. Xen refuses another interface version with `EACCES`: the first
+    /// time, the call is retried with the other version this tool speaks (0x15 for
+    /// Xen 4.17–4.20, 0x16 from 4.21), which is kept for the calls after it.
     fn call(
         &mut self,
         buffers: &mut [Vec<u8>],
-        req: &dyn Fn(&[u64]) -> Request,
+        req: &dyn Fn(&[u64], u32) -> Request,
     ) -> Result<(u32, [u8; abi::SYSCTL_SIZE]), CallError> {
         let v = self.interface_version;
-        let reply = self.t.sysctl(buffers, &|a| abi::encode(v, &req(a)))?;
+        let mut reply = self.t.sysctl(buffers, &|a| abi::encode(v, &req(a, v)))?;
+        if reply.ret == -i64::from(Errno::EACCES.0) && !self.negotiated {
+            let other = if v == abi::INTERFACE_VERSION_4_17 {
+                abi::INTERFACE_VERSION_4_21
+            } else {
+                abi::INTERFACE_VERSION_4_17
+            };
+            let again = self
+                .t
+                .sysctl(buffers, &|a| abi::encode(other, &req(a, other)))?;
+            if again.ret != -i64::from(Errno::EACCES.0) {
+                self.interface_version = other;
+                reply = again;
+            }
+        }
+        self.negotiated = true;
         if reply.ret < 0 {
             return Err(CallError::Hypervisor(Errno::from_negative(reply.ret)));
         }
@@ -102,7 +123,7 @@ impl<'t> Client<'t> {
         let n = name_bytes(name);
         let size = bytes.len() as u64;
         let mut bufs = [n.clone(), bytes.to_vec()];
-        self.call(&mut bufs, &|a| Request::Upload {
+        self.call(&mut bufs, &|a, _| Request::Upload {
             name: name_ref(a[0], &n),
             size,
             payload: a[1],
@@ -114,7 +135,7 @@ impl<'t> Client<'t> {
     pub fn get(&mut self, name: &str) -> Result<Status, CallError> {
         let n = name_bytes(name);
         let mut bufs = [n.clone()];
-        let (_, op) = self.call(&mut bufs, &|a| Request::Get {
+        let (_, op) = self.call(&mut bufs, &|a, _| Request::Get {
             name: name_ref(a[0], &n),
         })?;
         Ok(abi::get_status(&op))
@@ -131,7 +152,7 @@ impl<'t> Client<'t> {
     ) -> Result<(), CallError> {
         let n = name_bytes(name);
         let mut bufs = [n.clone()];
-        self.call(&mut bufs, &|a| Request::Action {
+        self.call(&mut bufs, &|a, _| Request::Action {
             name: name_ref(a[0], &n),
             cmd,
             timeout: timeout_ns,
@@ -147,12 +168,21 @@ impl<'t> Client<'t> {
         nr: u32,
         bufs: &mut [Vec<u8>],
     ) -> Result<(u32, abi::ListOut), CallError> {
-        let (n, op) = self.call(bufs, &|a| Request::List {
+        let bufs_len: Vec<u32> = bufs.iter().map(|b| b.len() as u32).collect();
+        // From 4.21 (0x16) the totals are IN too: the room of our buffers.
+        let room = |v: u32, k: usize| {
+            if v >= abi::INTERFACE_VERSION_4_21 && nr > 0 {
+                bufs_len[k]
+            } else {
+                0
+            }
+        };
+        let (n, op) = self.call(bufs, &|a, v| Request::List {
             idx,
             nr,
             pad: 0,
-            name_total_size: 0,
-            metadata_total_size: 0,
+            name_total_size: room(v, 1),
+            metadata_total_size: room(v, 3),
             status: a.first().copied().unwrap_or(0),
             name: a.get(1).copied().unwrap_or(0),
             len: a.get(2).copied().unwrap_or(0),

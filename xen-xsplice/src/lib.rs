@@ -1,6 +1,6 @@
-//! `xen-xsplice`: the design's admin tool for dom0 of a real Xen (4.17 to 4.20:
-//! sysctl interface version 0x15), with signatures enforced before anything
-//! reaches the hypervisor.
+//! `xen-xsplice`: the design's admin tool for dom0 of a real Xen (4.17 onward:
+//! sysctl interface version 0x15, or 0x16 from 4.21, settled by the first call),
+//! with signatures enforced before anything reaches the hypervisor.
 //!
 //! - [`run`]: the commands. [`run::prepare`] reads a payload and checks its
 //!   signature (no hypercall); [`run::execute`] talks to the hypervisor through a

@@ -313,8 +313,9 @@ fn sentence(op: Op, id: &str, e: Errno) -> String {
                 .into()
         }
         (_, Errno::EACCES) => format!(
-            "the hypervisor refused sysctl interface version {:#x}: it is not Xen 4.17 to 4.20",
-            abi::INTERFACE_VERSION_4_17
+            "the hypervisor refused sysctl interface versions {:#x} and {:#x}: it is not Xen 4.17 or later",
+            abi::INTERFACE_VERSION_4_17,
+            abi::INTERFACE_VERSION_4_21
         ),
         (_, Errno::ENOSYS) => {
             "the hypervisor has no live-patching support (built without CONFIG_LIVEPATCH), or is not Xen"

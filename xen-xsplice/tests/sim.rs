@@ -567,3 +567,26 @@ fn bad_ids_are_usage_errors_before_anything() {
     assert_eq!(o.code(), exit::USAGE);
     assert!(!o.connected);
 }
+
+/// A Xen 4.21 (sysctl interface 0x16, LIST takes the buffer sizes): the tool's first
+/// call gets EACCES with 0x15, retries with 0x16 and keeps it; every command works.
+#[test]
+fn speaks_xen_421_after_one_eacces() {
+    let config = runtime_sim::boot::SimConfig {
+        interface: Some(runtime_sim::livepatch::Interface::Livepatch),
+        livepatch_interface_version: xsplice_abi::livepatch::INTERFACE_VERSION_4_21,
+        ..runtime_sim::fuzz::small_config()
+    };
+    let mut sim = Sim::boot_image(runtime_sim::fuzz::tiny_image(), config);
+    let dir = tempfile::tempdir().unwrap();
+    stack(&mut sim, dir.path());
+    let mut client = Client::new(&mut sim);
+    let all = client.list().unwrap();
+    assert_eq!(
+        client.interface_version,
+        xsplice_abi::livepatch::INTERFACE_VERSION_4_21
+    );
+    let names: Vec<&str> = all.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["fix", "sum"]);
+    assert_eq!(all[0].metadata_text(), "name=fix");
+}

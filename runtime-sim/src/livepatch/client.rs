@@ -24,6 +24,8 @@ pub struct Listed {
 pub struct LivepatchClient {
     pub domain: DomId,
     pub guest: GuestMemory,
+    /// `XEN_SYSCTL_INTERFACE_VERSION` of every request (0x15: Xen 4.17–4.20).
+    pub interface_version: u32,
 }
 
 impl LivepatchClient {
@@ -31,6 +33,7 @@ impl LivepatchClient {
         LivepatchClient {
             domain,
             guest: GuestMemory::new(),
+            interface_version: INTERFACE_VERSION,
         }
     }
 
@@ -50,7 +53,7 @@ impl LivepatchClient {
         hv: &mut Hypervisor,
         req: &Request,
     ) -> (Result<u32, HypercallError>, [u8; abi::SYSCTL_SIZE]) {
-        let op = abi::encode(INTERFACE_VERSION, req);
+        let op = abi::encode(self.interface_version, req);
         let addr = self.guest.alloc(&op);
         let r = hypercall::do_sysctl_explained(hv, self.domain, &mut self.guest, addr);
         let out: [u8; abi::SYSCTL_SIZE] = self
@@ -109,19 +112,19 @@ impl LivepatchClient {
 
     /// Every payload: the sizes first (`nr` 0), then one call for all.
     pub fn list(&mut self, hv: &mut Hypervisor) -> Result<Vec<Listed>, HypercallError> {
-        let req = |idx, nr, h: [u64; 5]| Request::List {
+        let req = |idx, nr, h: [u64; 5], room: (u32, u32)| Request::List {
             idx,
             nr,
             pad: 0,
-            name_total_size: 0,
-            metadata_total_size: 0,
+            name_total_size: room.0,
+            metadata_total_size: room.1,
             status: h[0],
             name: h[1],
             len: h[2],
             metadata: h[3],
             metadata_len: h[4],
         };
-        let (r, out) = self.call(hv, &req(0, 0, [0; 5]));
+        let (r, out) = self.call(hv, &req(0, 0, [0; 5], (0, 0)));
         r?;
         let sizes = abi::list_out(&out);
         let n = sizes.nr;
@@ -136,7 +139,13 @@ impl LivepatchClient {
                 .alloc(&vec![0; sizes.metadata_total_size.max(1) as usize]),
             self.guest.alloc(&vec![0; n as usize * 4]),
         ];
-        let (r, _) = self.call(hv, &req(0, n, bufs));
+        // From 4.21 the totals are IN too: the room of the buffers.
+        let room = if self.interface_version >= abi::INTERFACE_VERSION_4_21 {
+            (sizes.name_total_size, sizes.metadata_total_size.max(1))
+        } else {
+            (0, 0)
+        };
+        let (r, _) = self.call(hv, &req(0, n, bufs, room));
         let got = r?;
         let rd = |g: &GuestMemory, at: u64, len: u64| g.read(at, len).map(<[u8]>::to_vec);
         let mut out = Vec::new();

@@ -10,7 +10,7 @@ use crate::hypervisor::Hypervisor;
 use crate::policy::{DomId, Need};
 use crate::state::PayloadId;
 
-/// The interface version this simulated Xen speaks (4.17).
+/// The interface version a toolstack of this crate speaks (4.17).
 pub const INTERFACE_VERSION: u32 = abi::INTERFACE_VERSION_4_17;
 
 /// Handles one livepatch `struct xen_sysctl` in place. `Ok(n)`: LIST's count, 0
@@ -22,11 +22,12 @@ pub fn sysctl(
     guest: &mut GuestMemory,
 ) -> Result<u32, Failure> {
     let h = abi::header(op);
-    if h.interface_version != INTERFACE_VERSION {
+    let speaks = hv.config().livepatch_interface_version;
+    if h.interface_version != speaks {
         return Err(fail(
             Errno::EACCES,
             format!(
-                "interface_version {:#x}, this hypervisor speaks {INTERFACE_VERSION:#x}",
+                "interface_version {:#x}, this hypervisor speaks {speaks:#x}",
                 h.interface_version
             ),
         ));
@@ -80,21 +81,26 @@ pub fn sysctl(
             idx,
             nr,
             pad,
+            name_total_size,
+            metadata_total_size,
             status,
             name,
             len,
             metadata,
             metadata_len,
-            ..
-        } => list(
-            hv,
-            op,
-            guest,
-            idx,
-            nr,
-            pad,
-            [status, name, len, metadata, metadata_len],
-        ),
+        } => {
+            // From 4.21 the totals are IN too: the room of the caller's buffers.
+            let room = (speaks >= abi::INTERFACE_VERSION_4_21)
+                .then_some((name_total_size, metadata_total_size));
+            list(
+                hv,
+                op,
+                guest,
+                (idx, nr, pad),
+                room,
+                [status, name, len, metadata, metadata_len],
+            )
+        }
         Request::Action {
             name,
             cmd,
@@ -138,14 +144,14 @@ fn read_name(guest: &GuestMemory, n: &NameRef) -> Result<PayloadId, Failure> {
     PayloadId::livepatch(&raw[..end])
 }
 
-#[allow(clippy::too_many_arguments)]
+/// LIST. `room`: (Xen 4.21+) the sizes of the caller's name and metadata buffers;
+/// an entry that does not fit is `ENOBUFS` and the totals are what was copied.
 fn list(
     hv: &Hypervisor,
     op: &mut [u8; SYSCTL_SIZE],
     guest: &mut GuestMemory,
-    idx: u32,
-    nr: u32,
-    pad: u32,
+    (idx, nr, pad): (u32, u32, u32),
+    room: Option<(u32, u32)>,
     handles: [u64; 5],
 ) -> Result<u32, Failure> {
     let [status, name, len, metadata, metadata_len] = handles;
@@ -203,6 +209,15 @@ fn list(
     let mut written = 0u32;
     for r in all.iter().skip(idx as usize).take(nr as usize) {
         let (n, m) = entry_sizes(r);
+        if let Some((names, metas)) = room
+            && (out.name_total_size + n > names || out.metadata_total_size + m > metas)
+        {
+            abi::put_list_out(op, out);
+            return Err(fail(
+                Errno::ENOBUFS,
+                format!("LIST: entry {written} does not fit the caller's name or metadata buffer"),
+            ));
+        }
         let mut name_bytes = r.id.as_bytes().to_vec();
         name_bytes.push(0);
         let k = u64::from(written);
