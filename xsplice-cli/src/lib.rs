@@ -41,6 +41,28 @@ pub fn generate_hook(cmd: impl FnOnce() -> clap::Command, usage_exit: u8) -> Opt
     })
 }
 
+/// For a binary's tests: its man page mentions each of `man`, its bash completion
+/// each of `bash`, and its long help carries an example. `Err` says what is missing.
+pub fn check_documents(
+    cmd: impl Fn() -> clap::Command,
+    man: &[&str],
+    bash: &[&str],
+) -> Result<(), String> {
+    for (what, needles) in [("man", man), ("bash", bash)] {
+        let mut out = Vec::new();
+        generate(cmd(), what, &mut out)?;
+        let text = String::from_utf8_lossy(&out);
+        if let Some(n) = needles.iter().find(|n| !text.contains(**n)) {
+            return Err(format!("the {what} output lacks {n}:\n{text}"));
+        }
+    }
+    let help = cmd().render_long_help().to_string();
+    if !help.contains("Example") {
+        return Err(format!("--help has no example:\n{help}"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
