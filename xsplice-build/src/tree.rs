@@ -477,8 +477,10 @@ impl TreeJob<'_> {
         add_since(&mut timings.copy_ms, t);
         let changed_files: Vec<String> = changes.iter().map(|c| rel_string(&c.rel)).collect();
         let mut fallback = None;
-        if let Some(goals) = self.goal_plan(&changes)? {
-            match self.run_goals(&goals, &changes, &base, &patched, &shim_dir, timings)? {
+        if let Some(goals) = self.goal_plan(self.orig, &changes)? {
+            match self.run_goals(
+                self.orig, &goals, &changes, &base, &patched, &shim_dir, timings,
+            )? {
                 Ok(outcome) => return Ok(outcome),
                 Err(why) => {
                     for d in [&base, &patched] {
@@ -494,6 +496,36 @@ impl TreeJob<'_> {
             }
         }
         let (base_source, base_compiled) = self.prepare_base(&base, &shim_dir, timings)?;
+        // A tree that recorded no commands (never built): its copy's full build just
+        // recorded them, so the patched side can still take the fast path, with the
+        // copy as the source of truth, instead of a second whole-tree build.
+        if fallback.is_none()
+            && self.goals_possible(&changes)
+            && let Some(goals) = self.goal_plan(&base, &changes)?
+        {
+            let (gb, gp) = (
+                self.work.join("orig-goals"),
+                self.work.join("patched-goals"),
+            );
+            match self.run_goals(&base, &goals, &changes, &gb, &gp, &shim_dir, timings)? {
+                Ok(mut outcome) => {
+                    outcome.summary.base = base_source;
+                    outcome.summary.base_compiled = base_compiled;
+                    return Ok(outcome);
+                }
+                Err(why) => {
+                    for d in [&gb, &gp] {
+                        if d.exists() {
+                            std::fs::remove_dir_all(d).map_err(|e| BuildError::io(d, e))?;
+                        }
+                    }
+                    fallback = Some(format!(
+                        "building only the objects the change touches did not work ({why}): \
+                         the whole tree was built instead"
+                    ));
+                }
+            }
+        }
         let t = Instant::now();
         if changes.is_empty() {
             return Ok(TreeOutcome {
@@ -615,30 +647,36 @@ impl TreeJob<'_> {
     /// another rule than the full build (a target-specific variable) is caught.
     fn goal_plan(
         &self,
+        source: &Path,
         changes: &[fscopy::Change],
     ) -> Result<Option<Vec<crate::goals::Goal>>, BuildError> {
-        if !self.tree.object_goals
-            || self.input.cache_dir.is_some()
-            || changes.is_empty()
-            || changes.iter().any(|c| {
-                c.kind != fscopy::ChangeKind::Modified || !self.orig.join(&c.rel).is_file()
-            })
-        {
+        if !self.goals_possible(changes) {
             return Ok(None);
         }
         let rels: Vec<PathBuf> = changes.iter().map(|c| c.rel.clone()).collect();
         let mdir = crate::goals::make_dir(&self.tree.command);
-        let goals =
-            crate::goals::objects_touched(self.orig, &mdir, &self.excludes(self.orig), &rels)?;
+        let goals = crate::goals::objects_touched(source, &mdir, &self.excludes(source), &rels)?;
         Ok(goals.filter(|g| g.iter().all(|g| g.command.is_some())))
+    }
+
+    /// Could the fast path apply to these changes (whatever the tree's records)?
+    fn goals_possible(&self, changes: &[fscopy::Change]) -> bool {
+        self.tree.object_goals
+            && self.input.cache_dir.is_none()
+            && !changes.is_empty()
+            && changes
+                .iter()
+                .all(|c| c.kind == fscopy::ChangeKind::Modified && self.orig.join(&c.rel).is_file())
     }
 
     /// The fast path: copies of the original tree without object files (the
     /// patched one with the changes), then the goals built in both at once — the
     /// patched objects and the original ones, by the tree's own rules. `Ok(Err(why))`
     /// when the result cannot be trusted (the caller then runs the full flow).
+    #[allow(clippy::too_many_arguments)]
     fn run_goals(
         &self,
+        source: &Path,
         plan: &[crate::goals::Goal],
         changes: &[fscopy::Change],
         base: &Path,
@@ -650,13 +688,7 @@ impl TreeJob<'_> {
         let goals = &goals[..];
         let t = Instant::now();
         let skip = |rel: &Path| rel.extension().is_some_and(|e| e == "o");
-        fscopy::copy_tree_filtered(
-            self.orig,
-            base,
-            &self.excludes(self.orig),
-            &skip,
-            self.progress,
-        )?;
+        fscopy::copy_tree_filtered(source, base, &self.excludes(source), &skip, self.progress)?;
         let stats = fscopy::copy_tree(base, patched, &[], self.progress)?;
         fscopy::apply_changes(self.patched, patched, changes, stats.newest)?;
         add_since(&mut timings.copy_ms, t);
@@ -707,7 +739,7 @@ impl TreeJob<'_> {
         finals.sort_by(|a, b| a.0.cmp(&b.0));
         finals.dedup_by(|a, b| a.0 == b.0);
         let mdir = crate::goals::make_dir(&self.tree.command);
-        let roots = fscopy::root_spellings(self.orig);
+        let roots = fscopy::root_spellings(source);
         for g in plan {
             let rel = normalise(&mdir.join(&g.target));
             let Some((_, r)) = finals.iter().find(|(f, _)| *f == rel) else {

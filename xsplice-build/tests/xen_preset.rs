@@ -662,6 +662,9 @@ fn a_tree_never_built_gets_one_full_build() {
         r["inputs"]["base_compiled"],
         serde_json::json!(["xen/common/foo.o", "xen/common/version.o"])
     );
+    // The copy's full build recorded the commands: the patched side then takes the
+    // fast path (no second whole-tree build).
+    assert_eq!(r["inputs"]["strategy"], "object-goals", "{}", r["inputs"]);
     assert!(!cold.join("xen/xen-syms").exists(), "the tree is only read");
 }
 
