@@ -36,6 +36,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a scenario file and print a table of its steps.
+    #[command(
+        after_help = "Example:\n  runtime-sim run fix-cycle.toml   (steps: upload, check, apply, call, revert; specs/hypercall.md §8)"
+    )]
     Run { scenario: PathBuf },
     /// Upload, check, apply, revert and unload a payload, running probes in between.
     #[command(after_help = VERIFY_HELP)]
@@ -62,6 +65,9 @@ enum Cmd {
         expect_from: Option<PathBuf>,
     },
     /// Create a session file for the `xsplice` commands.
+    #[command(
+        after_help = "Example:\n  runtime-sim session host.session --hypervisor xen-syms --trust signing.crt"
+    )]
     Session {
         session: PathBuf,
         #[arg(long)]
@@ -74,6 +80,9 @@ enum Cmd {
         policy: Option<PathBuf>,
     },
     /// The design's xen-xsplice tool, against a session file.
+    #[command(
+        after_help = "Example:\n  runtime-sim xsplice host.session upload fix fix.xsplice\n  runtime-sim xsplice host.session apply fix"
+    )]
     Xsplice {
         session: PathBuf,
         #[command(subcommand)]
