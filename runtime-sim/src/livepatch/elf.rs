@@ -74,13 +74,23 @@ impl<'a> XenElf<'a> {
         self.sections.iter().skip(1).find(|s| s.name == name)
     }
 
-    /// A section's bytes (empty for NOBITS; bounds were checked).
+    /// A section's bytes in the file (empty for NOBITS; bounds were checked).
     pub fn bytes(&self, s: &Section) -> &'a [u8] {
         if s.sh_type == SHT_NOBITS {
             return &[];
         }
         let (o, n) = (s.offset as usize, s.size as usize);
         &self.data[o..o + n]
+    }
+
+    /// A loaded section's bytes as Xen sees them in memory: a NOBITS one is
+    /// `sh_size` zeros (at most 2 MiB: the header checks refuse more).
+    pub fn contents(&self, s: &Section) -> std::borrow::Cow<'a, [u8]> {
+        if s.sh_type == SHT_NOBITS {
+            let n = if s.alloc() { s.size.min(MAX_NOBITS) } else { 0 };
+            return std::borrow::Cow::Owned(vec![0; n as usize]);
+        }
+        std::borrow::Cow::Borrowed(self.bytes(s))
     }
 }
 

@@ -160,7 +160,7 @@ pub fn check(name: &str, elf: &XenElf) -> Result<Prepared, Failure> {
     }
     let note = |sec: &str| {
         let s = elf.section(sec).expect("checked above");
-        build_id_note(elf.bytes(s))
+        build_id_note(&elf.contents(s))
             .ok_or_else(|| einval(format!("{name}: {sec} is not a GNU build-id note")))
     };
     let build_id = note(BUILD_ID_SECTION)?;
@@ -213,7 +213,7 @@ pub fn check(name: &str, elf: &XenElf) -> Result<Prepared, Failure> {
     let metadata = match elf.section(lp::MODINFO_SECTION) {
         None => Vec::new(),
         Some(s) => {
-            let b = elf.bytes(s);
+            let b = elf.contents(s);
             if b.last() != Some(&0) {
                 return Err(einval(format!(
                     "{name}: Incorrect metadata format detected"
@@ -265,7 +265,7 @@ fn funcs(name: &str, elf: &XenElf, s: &super::elf::Section) -> Result<Vec<Func>,
         )));
     }
     let relocated = relocated_offsets(elf, s.index);
-    let bytes = elf.bytes(s);
+    let bytes = elf.contents(s);
     let mut out = Vec::new();
     for i in 0..(s.size / size) as usize {
         let e = &bytes[i * size as usize..(i + 1) * size as usize];
