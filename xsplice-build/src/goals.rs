@@ -153,7 +153,8 @@ pub fn make_dir(command: &[String]) -> PathBuf {
     PathBuf::new()
 }
 
-fn lexical(p: &Path) -> PathBuf {
+/// Lexically normalised path (`a/./b/../c` → `a/c`), without touching the disk.
+pub(crate) fn lexical(p: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in p.components() {

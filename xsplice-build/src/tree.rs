@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{InputConfig, TreeConfig};
 use crate::fscopy::{self, EntryKind};
+use crate::goals::lexical as normalise;
 use crate::preset::PresetInfo;
 use crate::progress::Progress;
 use crate::timings::{Timings, add_since};
@@ -956,22 +957,6 @@ fn command_key(r: &CompileRecord, root: &Path) -> (PathBuf, Vec<String>) {
         .map(|a| a.replace(&from, "\u{0}ROOT"))
         .collect();
     (cwd, args)
-}
-
-/// Lexically normalised path (`a/./b/../c` → `a/c`), without touching the disk.
-fn normalise(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// The object a compile finally produced, relative to `root`: its `-o` output when
